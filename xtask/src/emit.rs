@@ -407,7 +407,7 @@ fn random_value(ty: &FieldType) -> String {
         FieldType::String => "rng.string()".into(),
         FieldType::Bytes | FieldType::Records => "rng.bytes()".into(),
         FieldType::Uuid => "rng.uuid()".into(),
-        FieldType::Struct(name) => format!("{name}::random(rng, version)"),
+        FieldType::Struct(name) => format!("<{name} as crate::testing::Random>::random(rng, version)"),
         FieldType::Array(element) => format!("rng.vec(|rng| {})", random_value(element)),
     }
 }
@@ -673,7 +673,7 @@ fn emit_struct(
     // Random values for the round-trip and differential tests.
     writeln!(
         out,
-        "#[cfg(test)]\nimpl crate::testing::Random for {name} {{"
+        "#[cfg(any(test, feature = \"testing\"))]\nimpl crate::testing::Random for {name} {{"
     )
     .ok();
     let mut f = String::new();
@@ -858,7 +858,6 @@ pub fn emit_spec(spec: &Spec) -> Result<String, String> {
         spec.name
     )
     .ok();
-    writeln!(out, "#[cfg(test)]\nuse crate::testing::Random as _;\n").ok();
     for (i, def) in collect_structs(spec, valid)?.iter().enumerate() {
         emit_struct(&mut out, def, &ctx, i == 0).map_err(|e| format!("{}: {e}", spec.name))?;
     }
@@ -1025,7 +1024,7 @@ pub fn emit_index(specs: &[Spec]) -> Result<String, String> {
     // A macro for tests that visit every API or every message type.
     out.push_str(
         "/// Calls `$m!(ApiKeyVariant, request_module, RequestType, response_module, ResponseType)` for every API.\n\
-         #[allow(unused_macros)]\nmacro_rules! for_each_api {\n($m:ident) => {\n",
+         #[doc(hidden)]\n#[macro_export]\nmacro_rules! for_each_api {\n($m:ident) => {\n",
     );
     for (_, variant, request, response) in &rows {
         writeln!(
@@ -1038,15 +1037,15 @@ pub fn emit_index(specs: &[Spec]) -> Result<String, String> {
         )
         .ok();
     }
-    out.push_str("};\n}\n#[allow(unused_imports)]\npub(crate) use for_each_api;\n\n");
+    out.push_str("};\n}\n");
     out.push_str(
         "/// Calls `$m!(module, Type)` for every message type, including headers and data structures.\n\
-         #[allow(unused_macros)]\nmacro_rules! for_each_message {\n($m:ident) => {\n",
+         #[doc(hidden)]\n#[macro_export]\nmacro_rules! for_each_message {\n($m:ident) => {\n",
     );
     for spec in specs {
         writeln!(out, "$m!({}, {});", snake(&spec.name), spec.name).ok();
     }
-    out.push_str("};\n}\n#[allow(unused_imports)]\npub(crate) use for_each_message;\n");
+    out.push_str("};\n}\n");
     Ok(out)
 }
 

@@ -12,12 +12,10 @@
 pub mod codec;
 mod error;
 pub mod header;
-#[allow(missing_docs)]
 pub mod messages;
-#[cfg(test)]
-mod testing;
-#[cfg(test)]
-mod tests;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod testing;
 
 pub use codec::{TaggedFields, Uuid};
 pub use error::{DecodeError, EncodeError};

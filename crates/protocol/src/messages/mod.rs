@@ -2930,7 +2930,8 @@ impl ResponseKind {
 }
 
 /// Calls `$m!(ApiKeyVariant, request_module, RequestType, response_module, ResponseType)` for every API.
-#[allow(unused_macros)]
+#[doc(hidden)]
+#[macro_export]
 macro_rules! for_each_api {
     ($m:ident) => {
         $m!(
@@ -3545,11 +3546,9 @@ macro_rules! for_each_api {
         );
     };
 }
-#[allow(unused_imports)]
-pub(crate) use for_each_api;
-
 /// Calls `$m!(module, Type)` for every message type, including headers and data structures.
-#[allow(unused_macros)]
+#[doc(hidden)]
+#[macro_export]
 macro_rules! for_each_message {
     ($m:ident) => {
         $m!(add_offsets_to_txn_request, AddOffsetsToTxnRequest);
@@ -3855,5 +3854,3 @@ macro_rules! for_each_message {
         $m!(write_txn_markers_response, WriteTxnMarkersResponse);
     };
 }
-#[allow(unused_imports)]
-pub(crate) use for_each_message;

@@ -1,1 +1,0 @@
-//! Tests across all generated messages.
