@@ -407,7 +407,9 @@ fn random_value(ty: &FieldType) -> String {
         FieldType::String => "rng.string()".into(),
         FieldType::Bytes | FieldType::Records => "rng.bytes()".into(),
         FieldType::Uuid => "rng.uuid()".into(),
-        FieldType::Struct(name) => format!("<{name} as crate::testing::Random>::random(rng, version)"),
+        FieldType::Struct(name) => {
+            format!("<{name} as crate::testing::Random>::random(rng, version)")
+        }
         FieldType::Array(element) => format!("rng.vec(|rng| {})", random_value(element)),
     }
 }
