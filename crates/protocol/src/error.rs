@@ -64,14 +64,6 @@ pub enum DecodeError {
     /// An API key this codec does not know.
     #[error("unknown API key {0}")]
     UnknownApiKey(i16),
-    /// Bytes left over after a whole message was decoded.
-    #[error("{message}: {remaining} bytes left after the end of the message")]
-    TrailingBytes {
-        /// The message type.
-        message: &'static str,
-        /// How many bytes were left.
-        remaining: usize,
-    },
 }
 
 /// Why a message could not be encoded at the version asked for.

@@ -98,3 +98,82 @@ pub fn decode_response(
     let body = ResponseKind::decode(api_key, &mut frame, version)?;
     Ok((header, body))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use bytes::BufMut;
+
+    use super::*;
+
+    #[test]
+    fn header_versions_follow_kafka_rules() {
+        assert_eq!(request_header_version(ApiKey::ControlledShutdown, 0), 0);
+        assert_eq!(request_header_version(ApiKey::ControlledShutdown, 1), 1);
+        assert_eq!(request_header_version(ApiKey::Produce, 8), 1);
+        assert_eq!(request_header_version(ApiKey::Produce, 9), 2);
+        assert_eq!(response_header_version(ApiKey::Metadata, 8), 0);
+        assert_eq!(response_header_version(ApiKey::Metadata, 9), 1);
+        // ApiVersions responses always use header v0, even in flexible versions.
+        assert_eq!(response_header_version(ApiKey::ApiVersions, 3), 0);
+        assert_eq!(request_header_version(ApiKey::ApiVersions, 3), 2);
+    }
+
+    #[test]
+    fn a_too_new_api_versions_request_still_has_a_readable_header() {
+        // Clients probe with their newest ApiVersions version; the broker must read the
+        // header to answer UNSUPPORTED_VERSION with the right correlation id.
+        let mut frame = BytesMut::new();
+        frame.put_i16(ApiKey::ApiVersions.key());
+        frame.put_i16(99);
+        frame.put_i32(42);
+        frame.put_i16(3);
+        frame.put_slice(b"cli");
+        frame.put_u8(0); // header v2: empty tagged fields
+        frame.put_slice(&[0xde, 0xad]);
+        let mut buf = frame.freeze();
+        let header = decode_request_header(&mut buf).unwrap();
+        assert_eq!(header.correlation_id, 42);
+        assert_eq!(header.client_id.as_deref(), Some("cli"));
+        assert_eq!(&buf[..], &[0xde, 0xad]);
+        assert!(decode_request(frame_of(&header, &buf)).is_err());
+    }
+
+    fn frame_of(header: &RequestHeader, body: &[u8]) -> Bytes {
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, 2).unwrap();
+        buf.put_slice(body);
+        buf.freeze()
+    }
+
+    #[test]
+    fn an_unknown_api_key_reports_its_correlation_id() {
+        let mut frame = BytesMut::new();
+        frame.put_i16(31_000);
+        frame.put_i16(0);
+        frame.put_i32(5);
+        frame.put_i16(-1);
+        let header = decode_request_header(&mut frame.clone().freeze()).unwrap();
+        assert_eq!(header.correlation_id, 5);
+        assert_eq!(
+            decode_request(frame.freeze()).unwrap_err(),
+            DecodeError::UnknownApiKey(31_000)
+        );
+    }
+
+    #[test]
+    fn responses_round_trip_through_their_header() {
+        use crate::messages::ApiVersionsResponse;
+        let body = ResponseKind::ApiVersions(ApiVersionsResponse {
+            error_code: 35,
+            ..Default::default()
+        });
+        let mut buf = BytesMut::new();
+        encode_response(&mut buf, 9, 3, &body).unwrap();
+        // Header v0: just the correlation id, no tagged fields.
+        assert_eq!(&buf[..4], &9i32.to_be_bytes());
+        let (header, decoded) = decode_response(buf.freeze(), ApiKey::ApiVersions, 3).unwrap();
+        assert_eq!(header.correlation_id, 9);
+        assert_eq!(decoded, body);
+    }
+}
