@@ -1,0 +1,90 @@
+//! ListOffsets: the offset for a timestamp, or for the earliest, latest or maximum
+//! timestamp.
+
+use fjord_protocol::messages::list_offsets_response::{
+    ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+};
+use fjord_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
+
+use super::RequestContext;
+use crate::error_code::ErrorCode;
+
+/// Kafka's special timestamps (ListOffsetsRequest constants).
+const LATEST: i64 = -1;
+const EARLIEST: i64 = -2;
+const MAX_TIMESTAMP: i64 = -3;
+/// The earliest offset still on local disk (KIP-405); without tiered storage, the log start.
+const EARLIEST_LOCAL: i64 = -4;
+
+/// Answers a ListOffsets request.
+pub(crate) async fn handle(
+    context: &RequestContext,
+    request: ListOffsetsRequest,
+) -> ListOffsetsResponse {
+    let broker = &context.broker;
+    let version = context.version();
+    let topics = request
+        .topics
+        .into_iter()
+        .map(|topic| {
+            let found = broker.topic(&topic.name);
+            let partitions = topic
+                .partitions
+                .into_iter()
+                .map(|wanted| {
+                    let mut response = ListOffsetsPartitionResponse {
+                        partition_index: wanted.partition_index,
+                        timestamp: -1,
+                        offset: -1,
+                        leader_epoch: -1,
+                        ..Default::default()
+                    };
+                    let Some(partition) = found
+                        .as_ref()
+                        .and_then(|t| t.partition(wanted.partition_index))
+                    else {
+                        response.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.code();
+                        return response;
+                    };
+                    let epoch_error = partition.check_leader_epoch(wanted.current_leader_epoch);
+                    if epoch_error != ErrorCode::NONE {
+                        response.error_code = epoch_error.code();
+                        return response;
+                    }
+                    let result = match wanted.timestamp {
+                        // Without transactions the last stable offset is the high watermark,
+                        // so both isolation levels get the same answer.
+                        LATEST => Ok(Some((partition.high_watermark(), -1))),
+                        EARLIEST | EARLIEST_LOCAL => Ok(Some((partition.log_start_offset(), -1))),
+                        MAX_TIMESTAMP => partition.max_timestamp(),
+                        timestamp if timestamp >= 0 => partition.offset_for_timestamp(timestamp),
+                        _ => Err(ErrorCode::INVALID_REQUEST),
+                    };
+                    match result {
+                        Ok(Some((offset, timestamp))) => {
+                            response.offset = offset;
+                            response.timestamp = timestamp;
+                            // The leader epoch is part of the answer from version 4.
+                            if version >= 4 {
+                                response.leader_epoch = partition.leader_epoch;
+                            }
+                        }
+                        // No record at or after the timestamp: Kafka answers -1, -1.
+                        Ok(None) => {}
+                        Err(code) => response.error_code = code.code(),
+                    }
+                    response
+                })
+                .collect();
+            ListOffsetsTopicResponse {
+                name: topic.name,
+                partitions,
+                ..Default::default()
+            }
+        })
+        .collect();
+    ListOffsetsResponse {
+        topics,
+        ..Default::default()
+    }
+}
