@@ -151,6 +151,7 @@ impl FetchSessions {
             }
             Some(session) => {
                 session.last_used = Instant::now();
+                session.next_epoch = if epoch == i32::MAX { 1 } else { epoch + 1 };
                 SessionStart::Incremental(session_id, session.partitions.clone())
             }
         }
