@@ -157,15 +157,10 @@ impl FetchSessions {
         }
     }
 
-    /// Stores a session's partitions after a response and advances its epoch.
+    /// Stores a session's partitions after a response.
     pub fn finish(&mut self, session_id: i32, partitions: SessionPartitions) {
         if let Some(session) = self.sessions.get_mut(&session_id) {
             session.partitions = partitions;
-            session.next_epoch = if session.next_epoch == i32::MAX {
-                1
-            } else {
-                session.next_epoch + 1
-            };
             session.last_used = Instant::now();
         }
     }
