@@ -319,6 +319,52 @@ impl Partition {
         }
     }
 
+    /// Applies a changed topic config to the log.
+    pub fn set_config(&self, config: &TopicConfig) {
+        let Ok(mut guard) = self.log.lock() else {
+            return;
+        };
+        let Some(log) = guard.as_mut() else { return };
+        if let Err(error) = log.set_config(log_config(config)) {
+            warn!(topic = %self.topic, partition = self.index, %error, "config not applied");
+        }
+    }
+
+    /// Deletes every record below `offset` (DeleteRecords); -1 means the high watermark.
+    /// Returns the new log start offset.
+    pub fn delete_records_before(&self, offset: i64) -> Result<i64, ErrorCode> {
+        let mut guard = self
+            .log
+            .lock()
+            .map_err(|_| ErrorCode::KAFKA_STORAGE_ERROR)?;
+        let log = guard.as_mut().ok_or(ErrorCode::KAFKA_STORAGE_ERROR)?;
+        let high_watermark = self.high_watermark();
+        let offset = if offset == -1 { high_watermark } else { offset };
+        if offset < 0 || offset > high_watermark {
+            return Err(ErrorCode::OFFSET_OUT_OF_RANGE);
+        }
+        let log_start_offset = log.delete_records_before(offset).map_err(|error| {
+            error!(topic = %self.topic, partition = self.index, %error, "delete records failed");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })?;
+        self.log_start_offset
+            .store(log_start_offset, Ordering::Release);
+        Ok(log_start_offset)
+    }
+
+    /// Closes the log and removes its directory (the topic was deleted).
+    pub fn delete(&self) {
+        let Ok(mut guard) = self.log.lock() else {
+            return;
+        };
+        if let Some(log) = guard.take() {
+            if let Err(error) = log.delete() {
+                error!(topic = %self.topic, partition = self.index, %error, "cannot remove partition directory");
+            }
+        }
+        self.flush_wanted.notify_one();
+    }
+
     /// Flushes and closes the log; later appends and reads fail with a storage error.
     pub fn close(&self) {
         let Ok(mut guard) = self.log.lock() else {

@@ -355,6 +355,171 @@ impl Topics {
         })
     }
 
+    /// Deletes a topic: the record first, then the partitions' directories.
+    pub async fn delete(&self, name: &str) -> Result<Uuid, TopicError> {
+        let mut log = self.log.lock().await;
+        let Some(topic) = self.get(name) else {
+            return Err(TopicError::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                "This server does not host this topic-partition.",
+            ));
+        };
+        let record = MetadataRecord::TopicDeleted {
+            topic_id: TopicId::from_bytes(topic.id.0),
+        };
+        self.commit(&mut log, record).await?;
+        if let Ok(mut live) = self.live.write() {
+            live.by_name.remove(&topic.name);
+            live.by_id.remove(&topic.id);
+        }
+        let partitions = topic.partitions.clone();
+        tokio::task::spawn_blocking(move || {
+            for partition in partitions {
+                partition.delete();
+            }
+        })
+        .await
+        .map_err(|e| TopicError::new(ErrorCode::KAFKA_STORAGE_ERROR, e.to_string()))?;
+        info!(topic = %name, "deleted topic");
+        Ok(topic.id)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub async fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let mut log = self.log.lock().await;
+        let Some(topic) = self.get(name) else {
+            return Err(TopicError::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("The topic '{name}' does not exist."),
+            ));
+        };
+        let current = topic.partitions.len() as i32;
+        if count < current {
+            return Err(TopicError::new(
+                ErrorCode::INVALID_PARTITIONS,
+                format!(
+                    "Topic currently has {current} partitions, which is higher than the requested {count}."
+                ),
+            ));
+        }
+        if count == current {
+            return Err(TopicError::new(
+                ErrorCode::INVALID_PARTITIONS,
+                format!("Topic already has {current} partitions."),
+            ));
+        }
+        if count > TOPIC_PARTITIONS_MAX {
+            return Err(TopicError::new(
+                ErrorCode::INVALID_PARTITIONS,
+                format!("Number of partitions must be at most {TOPIC_PARTITIONS_MAX}."),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let record = MetadataRecord::PartitionsCreated {
+            topic_id: TopicId::from_bytes(topic.id.0),
+            partition_count: count,
+        };
+        self.commit(&mut log, record).await?;
+        let effective = TopicConfig::resolve(&topic.configs, &self.defaults);
+        let mut partitions = topic.partitions.clone();
+        for index in current..count {
+            let partition = Partition::open(
+                self.partition_dir(name, index),
+                name.to_owned(),
+                topic.id,
+                index,
+                self.node_id,
+                &effective,
+                self.appended.clone(),
+            )
+            .await
+            .map_err(|message| TopicError::new(ErrorCode::KAFKA_STORAGE_ERROR, message))?;
+            partitions.push(partition);
+        }
+        self.insert(Topic {
+            partitions,
+            ..topic_clone(&topic)
+        });
+        info!(topic = %name, partitions = count, "added partitions");
+        Ok(())
+    }
+
+    /// Replaces a topic's config overrides with `configs`.
+    pub async fn set_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        let mut log = self.log.lock().await;
+        let Some(topic) = self.get(name) else {
+            return Err(TopicError::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic {name} does not exist"),
+            ));
+        };
+        if let Err(errors) = topic_config::validate_topic_configs_with(&configs, &self.defaults) {
+            let message = errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(TopicError::new(ErrorCode::INVALID_CONFIG, message));
+        }
+        if validate_only || configs == topic.configs {
+            return Ok(());
+        }
+        let deleted = topic
+            .configs
+            .keys()
+            .filter(|k| !configs.contains_key(*k))
+            .cloned()
+            .collect();
+        let set = configs
+            .iter()
+            .filter(|(k, v)| topic.configs.get(*k) != Some(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let record = MetadataRecord::TopicConfigsChanged {
+            topic_id: TopicId::from_bytes(topic.id.0),
+            set,
+            deleted,
+        };
+        self.commit(&mut log, record).await?;
+        let effective = TopicConfig::resolve(&configs, &self.defaults);
+        for partition in &topic.partitions {
+            partition.set_config(&effective);
+        }
+        self.insert(Topic {
+            configs,
+            ..topic_clone(&topic)
+        });
+        info!(topic = %name, "changed topic configs");
+        Ok(())
+    }
+
+    /// Appends a record durably and applies it to the image.
+    async fn commit(
+        &self,
+        log: &mut LocalMetadataLog,
+        record: MetadataRecord,
+    ) -> Result<(), TopicError> {
+        append_blocking(log, record.clone()).await?;
+        if let Ok(mut image) = self.image.write() {
+            image
+                .apply(&record)
+                .map_err(|e| TopicError::new(ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// The live topic of this name.
     pub fn get(&self, name: &str) -> Option<Arc<Topic>> {
         self.live.read().ok()?.by_name.get(name).cloned()
@@ -374,6 +539,17 @@ impl Topics {
             .unwrap_or_default();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         topics
+    }
+}
+
+/// A copy of a topic's description sharing its partitions, to build a changed version.
+fn topic_clone(topic: &Topic) -> Topic {
+    Topic {
+        name: topic.name.clone(),
+        id: topic.id,
+        internal: topic.internal,
+        configs: topic.configs.clone(),
+        partitions: topic.partitions.clone(),
     }
 }
 
@@ -441,6 +617,36 @@ impl Broker {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Deletes a topic by name.
+    pub(crate) async fn delete_topic(&self, name: &str) -> Result<Uuid, TopicError> {
+        self.topics.delete(name).await
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub(crate) async fn add_partitions(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        self.topics.add_partitions(name, count, validate_only).await
+    }
+
+    /// Replaces a topic's config overrides.
+    pub(crate) async fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), TopicError> {
+        self.topics.set_configs(name, configs, validate_only).await
+    }
+
+    /// The broker-wide defaults of topic configs.
+    pub(crate) fn topic_defaults(&self) -> &BrokerDefaults {
+        &self.topics.defaults
     }
 
     /// Every config of a topic with these overrides, with sources, for describe answers.

@@ -8,9 +8,17 @@ use fjord_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use crate::Broker;
 
+pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
+pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_records;
+pub(crate) mod delete_topics;
+pub(crate) mod describe_cluster;
+pub(crate) mod describe_configs;
+pub(crate) mod describe_topic_partitions;
 pub(crate) mod fetch;
+pub(crate) mod incremental_alter_configs;
 pub(crate) mod init_producer_id;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
@@ -28,7 +36,15 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 0, 12),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
+    (ApiKey::DeleteTopics, 1, 6),
+    (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::DescribeConfigs, 1, 4),
+    (ApiKey::AlterConfigs, 0, 2),
+    (ApiKey::CreatePartitions, 0, 3),
+    (ApiKey::IncrementalAlterConfigs, 0, 1),
+    (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
 /// Whether `version` of `api` is in the routing table.
@@ -63,27 +79,39 @@ pub(crate) enum Outcome {
 /// Routes a decoded request to its handler.
 pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> Outcome {
     use Outcome::Respond;
+    // Each async handler answers with the response type of its API.
+    macro_rules! route {
+        ($handler:ident, $api:ident, $request:expr) => {
+            Respond(ResponseKind::$api(
+                $handler::handle(context, $request).await,
+            ))
+        };
+    }
     match request {
         RequestKind::ApiVersions(r) => {
             Respond(ResponseKind::ApiVersions(api_versions::handle(context, r)))
-        }
-        RequestKind::Metadata(r) => {
-            Respond(ResponseKind::Metadata(metadata::handle(context, r).await))
         }
         RequestKind::Produce(r) => match produce::handle(context, r).await {
             Some(response) => Respond(ResponseKind::Produce(response)),
             None => Outcome::NoResponse,
         },
-        RequestKind::Fetch(r) => Respond(ResponseKind::Fetch(fetch::handle(context, r).await)),
-        RequestKind::ListOffsets(r) => Respond(ResponseKind::ListOffsets(
-            list_offsets::handle(context, r).await,
-        )),
-        RequestKind::CreateTopics(r) => Respond(ResponseKind::CreateTopics(
-            create_topics::handle(context, r).await,
-        )),
-        RequestKind::InitProducerId(r) => Respond(ResponseKind::InitProducerId(
-            init_producer_id::handle(context, r).await,
-        )),
+        RequestKind::Metadata(r) => route!(metadata, Metadata, r),
+        RequestKind::Fetch(r) => route!(fetch, Fetch, r),
+        RequestKind::ListOffsets(r) => route!(list_offsets, ListOffsets, r),
+        RequestKind::CreateTopics(r) => route!(create_topics, CreateTopics, r),
+        RequestKind::DeleteTopics(r) => route!(delete_topics, DeleteTopics, r),
+        RequestKind::DeleteRecords(r) => route!(delete_records, DeleteRecords, r),
+        RequestKind::InitProducerId(r) => route!(init_producer_id, InitProducerId, r),
+        RequestKind::DescribeConfigs(r) => route!(describe_configs, DescribeConfigs, r),
+        RequestKind::AlterConfigs(r) => route!(alter_configs, AlterConfigs, r),
+        RequestKind::CreatePartitions(r) => route!(create_partitions, CreatePartitions, r),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            route!(incremental_alter_configs, IncrementalAlterConfigs, r)
+        }
+        RequestKind::DescribeCluster(r) => route!(describe_cluster, DescribeCluster, r),
+        RequestKind::DescribeTopicPartitions(r) => {
+            route!(describe_topic_partitions, DescribeTopicPartitions, r)
+        }
         other => {
             // The network layer only decodes what `SUPPORTED` lists, so this is a bug: a
             // table entry without a route. Closing is safer than a wrong answer.
