@@ -4,8 +4,18 @@
 //!
 //! Both use the same `fjord_broker::run` as `fjord serve`, over real sockets and real
 //! files: nothing here stands in for the broker, the disk or the network.
+//!
+//! The other modules are what the integration tests share: [`clients`] configures real
+//! Kafka clients (librdkafka) for a local broker, [`messages`] produces numbered messages
+//! and reads them back, [`raw`] speaks the protocol without a client library, and
+//! [`command`] runs external tools such as kcat with a time limit.
 
 #![allow(clippy::unwrap_used)] // Test support: a failure to start is a failed test.
+
+pub mod clients;
+pub mod command;
+pub mod messages;
+pub mod raw;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

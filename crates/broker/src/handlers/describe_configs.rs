@@ -66,7 +66,7 @@ pub(crate) async fn handle(
             let keys = resource.configuration_keys;
             let configs = entries
                 .into_iter()
-                .filter(|e| keys.as_ref().is_none_or(|keys| keys.iter().any(|k| *k == e.name)))
+                .filter(|e| keys.as_ref().is_none_or(|keys| keys.contains(&e.name)))
                 .map(|e| DescribeConfigsResourceResult {
                     name: e.name,
                     value: if e.sensitive { None } else { e.value },
