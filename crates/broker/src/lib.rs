@@ -38,6 +38,9 @@ pub enum BrokerError {
         /// What went wrong.
         source: std::io::Error,
     },
+    /// Another broker holds the data directory's lock.
+    #[error("data directory {0} is in use by another broker")]
+    DataDirLocked(std::path::PathBuf),
     /// The metadata log could not be opened or replayed.
     #[error("metadata: {0}")]
     Metadata(String),
@@ -81,8 +84,11 @@ pub async fn run(
         path: config.data_dir.clone(),
         source,
     })?;
-    let appended = Arc::new(Notify::new());
     let data_dir = config.data_dir.clone();
+    // Two brokers on one directory would interleave writes to the same segments; the
+    // lock is held until this function returns and released by the kernel on a crash.
+    let _lock = lock_data_dir(&data_dir)?;
+    let appended = Arc::new(Notify::new());
     let topics = topics::Topics::open(&config, appended.clone()).await?;
     let producer_ids =
         producer_ids::ProducerIds::open(&data_dir).map_err(|source| BrokerError::DataDir {
@@ -113,6 +119,26 @@ pub async fn run(
     maintenance.abort();
     broker.topics.close().await;
     Ok(())
+}
+
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, BrokerError> {
+    let path = dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| BrokerError::DataDir {
+            path: path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(BrokerError::DataDirLocked(dir.to_path_buf()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(BrokerError::DataDir { path, source }),
+    }
 }
 
 /// Enforces retention and rolls segments by age, every `retention_check_interval_ms`.

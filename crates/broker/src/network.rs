@@ -243,11 +243,11 @@ async fn write_responses(
             return;
         }
         // Flush when no further response is ready, so pipelined responses share writes.
-        if pending.is_empty() {
-            if let Err(error) = writer.flush().await {
-                debug!(%peer, %error, "flush failed");
-                return;
-            }
+        if pending.is_empty()
+            && let Err(error) = writer.flush().await
+        {
+            debug!(%peer, %error, "flush failed");
+            return;
         }
     }
     if let Err(error) = writer.shutdown().await {

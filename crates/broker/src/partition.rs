@@ -357,10 +357,10 @@ impl Partition {
         let Ok(mut guard) = self.log.lock() else {
             return;
         };
-        if let Some(log) = guard.take() {
-            if let Err(error) = log.delete() {
-                error!(topic = %self.topic, partition = self.index, %error, "cannot remove partition directory");
-            }
+        if let Some(log) = guard.take()
+            && let Err(error) = log.delete()
+        {
+            error!(topic = %self.topic, partition = self.index, %error, "cannot remove partition directory");
         }
         self.flush_wanted.notify_one();
     }
@@ -370,10 +370,10 @@ impl Partition {
         let Ok(mut guard) = self.log.lock() else {
             return;
         };
-        if let Some(log) = guard.take() {
-            if let Err(error) = log.close() {
-                error!(topic = %self.topic, partition = self.index, %error, "close failed");
-            }
+        if let Some(log) = guard.take()
+            && let Err(error) = log.close()
+        {
+            error!(topic = %self.topic, partition = self.index, %error, "close failed");
         }
         // Wake the flusher so that it sees the log is gone and ends.
         self.flush_wanted.notify_one();

@@ -327,13 +327,13 @@ impl Topics {
         // topic whose partitions are created at the next start, never partitions without
         // a topic.
         append_blocking(&mut log, record.clone()).await?;
-        if let Ok(mut image) = self.image.write() {
-            if let Err(error) = image.apply(&record) {
-                return Err(TopicError::new(
-                    ErrorCode::UNKNOWN_SERVER_ERROR,
-                    error.to_string(),
-                ));
-            }
+        if let Ok(mut image) = self.image.write()
+            && let Err(error) = image.apply(&record)
+        {
+            return Err(TopicError::new(
+                ErrorCode::UNKNOWN_SERVER_ERROR,
+                error.to_string(),
+            ));
         }
         let topic = self
             .open_topic(

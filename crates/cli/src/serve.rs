@@ -22,6 +22,7 @@ pub struct ServeArgs {
 /// Runs the broker until a shutdown signal, then closes it cleanly.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging();
+    check_environment()?;
     let file = match &args.config {
         Some(path) => Settings::from_file(path)?,
         None => Settings::default(),
@@ -40,6 +41,31 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         info!("stopped");
         Ok(())
     })
+}
+
+/// Variables read by `fjord` itself rather than by a setting.
+const OTHER_VARIABLES: &[&str] = &["FJORD_LOG"];
+
+/// Refuses to start on a `FJORD_*` variable that names no setting: a misspelt variable
+/// would otherwise be ignored without a word.
+fn check_environment() -> anyhow::Result<()> {
+    use clap::Args as _;
+    let command = ServeArgs::augment_args(clap::Command::new("serve"));
+    let known: Vec<String> = command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .chain(OTHER_VARIABLES.iter().map(|v| (*v).to_owned()))
+        .collect();
+    let unknown: Vec<String> = std::env::vars_os()
+        .filter_map(|(key, _)| key.into_string().ok())
+        .filter(|key| key.starts_with("FJORD_") && !known.contains(key))
+        .collect();
+    if unknown.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("unknown environment variable(s): {}", unknown.join(", "))
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

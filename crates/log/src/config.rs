@@ -97,19 +97,19 @@ impl LogConfig {
                 i32::MAX
             ));
         }
-        if let Some(retention_ms) = self.retention_ms {
-            if retention_ms < 0 {
-                problems.push(format!(
-                    "retention_ms is {retention_ms}: use None (Kafka's -1) for no limit"
-                ));
-            }
+        if let Some(retention_ms) = self.retention_ms
+            && retention_ms < 0
+        {
+            problems.push(format!(
+                "retention_ms is {retention_ms}: use None (Kafka's -1) for no limit"
+            ));
         }
-        if let Some(retention_bytes) = self.retention_bytes {
-            if retention_bytes < 0 {
-                problems.push(format!(
-                    "retention_bytes is {retention_bytes}: use None (Kafka's -1) for no limit"
-                ));
-            }
+        if let Some(retention_bytes) = self.retention_bytes
+            && retention_bytes < 0
+        {
+            problems.push(format!(
+                "retention_bytes is {retention_bytes}: use None (Kafka's -1) for no limit"
+            ));
         }
         if self.index_interval_bytes > i32::MAX as u64 {
             problems.push(format!(

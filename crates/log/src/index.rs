@@ -219,13 +219,13 @@ impl OffsetIndex {
         if self.file.has_partial_entry() {
             return Err("index ends with a partial entry".into());
         }
-        if let Some(last) = self.last {
-            if u64::from(last.position) >= log_size_bytes {
-                return Err(format!(
-                    "last entry position {} is past the segment's {log_size_bytes} bytes",
-                    last.position
-                ));
-            }
+        if let Some(last) = self.last
+            && u64::from(last.position) >= log_size_bytes
+        {
+            return Err(format!(
+                "last entry position {} is past the segment's {log_size_bytes} bytes",
+                last.position
+            ));
         }
         if let Some(last) = self.last {
             let first = self.entry(0).map_err(|error| error.to_string())?;

@@ -221,19 +221,19 @@ impl PartitionLog {
                 first_sequence,
                 last_sequence: last_sequence(first_sequence, validated.last_offset_delta),
             });
-        if let Some(producer) = &producer {
-            if let SequenceCheck::Duplicate(original) = self.producers.check(producer)? {
-                return Ok(AppendOutcome::Duplicate(AppendInfo {
-                    base_offset: original.first_offset,
-                    last_offset: original.last_offset,
-                    log_append_time_ms: if log_append_time {
-                        original.timestamp_ms
-                    } else {
-                        -1
-                    },
-                    log_start_offset: self.log_start_offset,
-                }));
-            }
+        if let Some(producer) = &producer
+            && let SequenceCheck::Duplicate(original) = self.producers.check(producer)?
+        {
+            return Ok(AppendOutcome::Duplicate(AppendInfo {
+                base_offset: original.first_offset,
+                last_offset: original.last_offset,
+                log_append_time_ms: if log_append_time {
+                    original.timestamp_ms
+                } else {
+                    -1
+                },
+                log_start_offset: self.log_start_offset,
+            }));
         }
 
         // Validation dropped every other reference, so this takes the buffer

@@ -106,13 +106,13 @@ impl ProducerStateManager {
         let Some(entry) = self.producers.get(&batch.producer_id) else {
             return Ok(SequenceCheck::Accept);
         };
-        if batch.epoch == entry.epoch {
-            if let Some(duplicate) = entry.batches.iter().find(|cached| {
+        if batch.epoch == entry.epoch
+            && let Some(duplicate) = entry.batches.iter().find(|cached| {
                 cached.first_sequence == batch.first_sequence
                     && cached.last_sequence == batch.last_sequence
-            }) {
-                return Ok(SequenceCheck::Duplicate(*duplicate));
-            }
+            })
+        {
+            return Ok(SequenceCheck::Duplicate(*duplicate));
         }
         if batch.epoch < entry.epoch {
             return Err(AppendError::InvalidProducerEpoch {
@@ -185,11 +185,11 @@ impl ProducerStateManager {
             fallback_now_ms
         };
         if header.is_control() {
-            if let Some(entry) = self.producers.get_mut(&header.producer_id) {
-                if header.producer_epoch > entry.epoch {
-                    entry.epoch = header.producer_epoch;
-                    entry.batches.clear();
-                }
+            if let Some(entry) = self.producers.get_mut(&header.producer_id)
+                && header.producer_epoch > entry.epoch
+            {
+                entry.epoch = header.producer_epoch;
+                entry.batches.clear();
             }
             return;
         }

@@ -303,16 +303,16 @@ impl Opener<'_> {
         };
         let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
         for (index, &base) in bases.iter().enumerate() {
-            if let Some(previous) = segments.last() {
-                if previous.next_offset() != base {
-                    let reason = format!(
-                        "segment {base} does not start where the previous one ends ({})",
-                        previous.next_offset()
-                    );
-                    self.report.notes.push(reason);
-                    self.delete_from(&bases[index..])?;
-                    break;
-                }
+            if let Some(previous) = segments.last()
+                && previous.next_offset() != base
+            {
+                let reason = format!(
+                    "segment {base} does not start where the previous one ends ({})",
+                    previous.next_offset()
+                );
+                self.report.notes.push(reason);
+                self.delete_from(&bases[index..])?;
+                break;
             }
             let (mut segment, indexes_present) = Segment::open(self.dir, base)?;
             let next_base = bases.get(index + 1).copied();

@@ -180,17 +180,17 @@ pub(crate) async fn handle(context: &RequestContext, request: FetchRequest) -> F
     let mut responses: Vec<FetchableTopicResponse> = Vec::new();
     for (w, result) in wanted.iter().zip(results) {
         let mut news = true;
-        if let Some(partitions) = &mut session_partitions {
-            if let Some(state) = partitions.by_key.get_mut(&(w.topic.clone(), w.index)) {
-                news = !result.records.is_empty()
-                    || result.error_code != ErrorCode::NONE.code()
-                    || state.last_high_watermark != result.high_watermark
-                    || state.last_stable_offset != result.high_watermark
-                    || state.last_log_start_offset != result.log_start_offset;
-                state.last_high_watermark = result.high_watermark;
-                state.last_stable_offset = result.high_watermark;
-                state.last_log_start_offset = result.log_start_offset;
-            }
+        if let Some(partitions) = &mut session_partitions
+            && let Some(state) = partitions.by_key.get_mut(&(w.topic.clone(), w.index))
+        {
+            news = !result.records.is_empty()
+                || result.error_code != ErrorCode::NONE.code()
+                || state.last_high_watermark != result.high_watermark
+                || state.last_stable_offset != result.high_watermark
+                || state.last_log_start_offset != result.log_start_offset;
+            state.last_high_watermark = result.high_watermark;
+            state.last_stable_offset = result.high_watermark;
+            state.last_log_start_offset = result.log_start_offset;
         }
         if incremental && !news {
             continue;
@@ -239,10 +239,10 @@ pub(crate) async fn handle(context: &RequestContext, request: FetchRequest) -> F
             });
         }
     }
-    if let Some(partitions) = session_partitions {
-        if let Ok(mut sessions) = broker.fetch_sessions.lock() {
-            sessions.finish(session_id, partitions);
-        }
+    if let Some(partitions) = session_partitions
+        && let Ok(mut sessions) = broker.fetch_sessions.lock()
+    {
+        sessions.finish(session_id, partitions);
     }
     FetchResponse {
         error_code: ErrorCode::NONE.code(),

@@ -135,13 +135,12 @@ pub(crate) async fn handle(
             Ok(Err(code)) => Some(code),
             Err(_) => Some(ErrorCode::REQUEST_TIMED_OUT),
         };
-        if let Some(code) = code {
-            if let Some(slot) = responses
+        if let Some(code) = code
+            && let Some(slot) = responses
                 .get_mut(topic_slot)
                 .and_then(|t| t.partition_responses.get_mut(partition_slot))
-            {
-                slot.error_code = code.code();
-            }
+        {
+            slot.error_code = code.code();
         }
     }
     Some(ProduceResponse {
