@@ -7,13 +7,15 @@
 //!
 //! The other modules are what the integration tests share: [`clients`] configures real
 //! Kafka clients (librdkafka) for a local broker, [`messages`] produces numbered messages
-//! and reads them back, [`raw`] speaks the protocol without a client library, and
-//! [`command`] runs external tools such as kcat with a time limit.
+//! and reads them back, [`raw`] speaks the protocol without a client library, [`disk`]
+//! looks at the files a broker wrote, and [`command`] runs external tools such as kcat
+//! with a time limit.
 
 #![allow(clippy::unwrap_used)] // Test support: a failure to start is a failed test.
 
 pub mod clients;
 pub mod command;
+pub mod disk;
 pub mod messages;
 pub mod raw;
 
@@ -129,10 +131,10 @@ impl TestBroker {
         }
         let outcome = self.thread.take().map(|thread| thread.join());
         // Surface a broker failure in the test that owns it.
-        if let Some(Err(panic)) = outcome {
-            if !std::thread::panicking() {
-                std::panic::resume_unwind(panic);
-            }
+        if let Some(Err(panic)) = outcome
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(panic);
         }
     }
 }
@@ -159,7 +161,11 @@ impl BrokerProcess {
         let mut child = Command::new(binary)
             .args(["serve", "--listen", &listen, "--data-dir"])
             .arg(data_dir)
-            .env("FJORD_LOG", "info")
+            // FJORD_LOG from the test's environment (say `debug`) overrides.
+            .env(
+                "FJORD_LOG",
+                std::env::var("FJORD_LOG").unwrap_or_else(|_| "info".to_owned()),
+            )
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -168,10 +174,13 @@ impl BrokerProcess {
         // The startup line names the bound address: "... listening on 127.0.0.1:PORT ...".
         let stdout = child.stdout.take().unwrap();
         let (addr_tx, addr_rx) = std_mpsc::channel();
+        // The broker's log goes to stdout; passing it on to stderr shows it with a failing
+        // test's output.
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
+                eprintln!("[fjord] {line}");
                 match parse_listening(&line) {
                     Some(addr) if !sent => {
                         let _ = addr_tx.send(addr);
