@@ -1,11 +1,13 @@
 //! The Kafka listener: accepting connections, reading frames, answering in order.
 //!
-//! Each connection has a reader, which reads one frame at a time, decodes its header and
-//! starts a task for it, and a writer, which awaits those tasks in the order their
-//! requests arrived and writes their responses. A bounded queue between the two limits the
-//! requests in flight per connection: when it is full the reader stops reading, and the
-//! client's further requests wait in the socket. Requests of one connection therefore run
-//! concurrently while their responses keep Kafka's ordering guarantee.
+//! Each connection has a reader and a writer. The reader reads one frame at a time and
+//! runs its handler until the request has taken effect, so a connection's requests take
+//! effect in the order they were sent, as in Kafka. What a response still waits for after
+//! that (the fsync of an acks=all produce, a fetch's long poll) runs as a task, so that
+//! it does not hold up the next request. The writer sends responses in request order,
+//! awaiting those tasks. A bounded queue between reader and writer limits the responses
+//! in flight per connection: when it is full the reader stops reading, and the client's
+//! further requests wait in the socket.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,8 +85,12 @@ enum CloseReason {
     },
 }
 
-/// A response on its way to the writer, in request order.
-type Pending = JoinHandle<Option<Bytes>>;
+/// A response on its way to the writer, in request order: encoded already, or still
+/// waiting in a task (an fsync, a long poll).
+enum Pending {
+    Ready(Bytes),
+    Task(JoinHandle<Option<Bytes>>),
+}
 
 async fn serve_connection(stream: TcpStream, peer: SocketAddr, broker: Arc<Broker>) {
     if let Err(error) = stream.set_nodelay(true) {
@@ -143,22 +149,26 @@ async fn read_requests(
         let mut frame = frame.freeze();
         let header = decode_request_header(&mut frame)
             .map_err(|e| ReadError::Close(CloseReason::BadHeader(e)))?;
-        let task = start_request(broker, header, frame, peer)?;
-        if pending.send(task).await.is_err() {
+        // Handled here, one request at a time: a connection's requests take effect in
+        // the order they were sent.
+        let Some(response) = handle_request(broker, header, frame, peer).await? else {
+            continue;
+        };
+        if pending.send(response).await.is_err() {
             // The writer is gone: the socket failed on its side.
             return Ok(());
         }
     }
 }
 
-/// Decodes the body and starts the handler; the returned task yields the encoded
-/// response frame, or `None` when the request gets no response (Produce with acks=0).
-fn start_request(
+/// Decodes the body and runs its handler to the point where its effects are applied;
+/// returns the response, if any, as a frame or as a task that will produce one.
+async fn handle_request(
     broker: &Arc<Broker>,
     header: RequestHeader,
     mut body: Bytes,
     peer: SocketAddr,
-) -> Result<Pending, ReadError> {
+) -> Result<Option<Pending>, ReadError> {
     let Some(api) = ApiKey::from_i16(header.request_api_key) else {
         return Err(ReadError::Close(CloseReason::UnknownApiKey(
             header.request_api_key,
@@ -172,9 +182,7 @@ fn start_request(
         // the list, so the client can pick a version both sides know.
         if api == ApiKey::ApiVersions {
             let response = handlers::api_versions::unsupported_version_response();
-            return Ok(tokio::spawn(async move {
-                encode_frame(correlation_id, 0, &response, peer)
-            }));
+            return Ok(encode_frame(correlation_id, 0, &response, peer).map(Pending::Ready));
         }
         return Err(ReadError::Close(CloseReason::UnsupportedVersion {
             api,
@@ -193,12 +201,15 @@ fn start_request(
         broker: broker.clone(),
         header,
     };
-    Ok(tokio::spawn(async move {
-        match handlers::dispatch(&context, request).await {
-            Outcome::Respond(response) => encode_frame(correlation_id, version, &response, peer),
-            Outcome::NoResponse => None,
+    Ok(match handlers::dispatch(&context, request).await {
+        Outcome::Respond(response) => {
+            encode_frame(correlation_id, version, &response, peer).map(Pending::Ready)
         }
-    }))
+        Outcome::NoResponse => None,
+        Outcome::Later(response) => Some(Pending::Task(tokio::spawn(async move {
+            encode_frame(correlation_id, version, &response.await, peer)
+        }))),
+    })
 }
 
 /// Encodes a response with its length prefix and header.
@@ -208,7 +219,7 @@ fn encode_frame(
     response: &ResponseKind,
     peer: SocketAddr,
 ) -> Option<Bytes> {
-    let mut frame = BytesMut::with_capacity(256);
+    let mut frame = BytesMut::with_capacity(size_hint(response));
     frame.put_i32(0);
     if let Err(error) = encode_response(&mut frame, correlation_id, version, response) {
         // An encode error is a bug of ours (a handler filled a field the version cannot
@@ -221,21 +232,42 @@ fn encode_frame(
     Some(frame.freeze())
 }
 
+/// A guess at the encoded size, so that a large fetch response is written into one
+/// allocation instead of growing (and copying) its buffer a dozen times.
+fn size_hint(response: &ResponseKind) -> usize {
+    const OVERHEAD_BYTES: usize = 256;
+    match response {
+        ResponseKind::Fetch(fetch) => {
+            fetch
+                .responses
+                .iter()
+                .flat_map(|topic| &topic.partitions)
+                .map(|p| p.records.as_ref().map_or(0, Bytes::len) + 64)
+                .sum::<usize>()
+                + OVERHEAD_BYTES
+        }
+        _ => OVERHEAD_BYTES,
+    }
+}
+
 async fn write_responses(
     writer: OwnedWriteHalf,
     mut pending: mpsc::Receiver<Pending>,
     peer: SocketAddr,
 ) {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
-    while let Some(task) = pending.recv().await {
-        let response = match task.await {
-            Ok(response) => response,
-            Err(error) => {
-                // A handler panicked: a bug. The client would wait forever for this
-                // response, so the connection must close.
-                warn!(%peer, %error, "request handler failed; closing connection");
-                return;
-            }
+    while let Some(next) = pending.recv().await {
+        let response = match next {
+            Pending::Ready(frame) => Some(frame),
+            Pending::Task(task) => match task.await {
+                Ok(response) => response,
+                Err(error) => {
+                    // A handler panicked: a bug. The client would wait forever for this
+                    // response, so the connection must close.
+                    warn!(%peer, %error, "request handler failed; closing connection");
+                    return;
+                }
+            },
         };
         let Some(frame) = response else { continue };
         if let Err(error) = writer.write_all(&frame).await {

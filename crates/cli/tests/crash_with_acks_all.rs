@@ -46,7 +46,6 @@ fn acknowledged_messages_survive_sigkill() {
 }
 
 #[test]
-#[ignore = "the broker runs pipelined Produce requests of one connection concurrently (see pipelined_produce_keeps_order.rs): after a restart librdkafka's retried batches overtake each other, OUT_OF_ORDER_SEQUENCE_NUMBER, fatal producer error"]
 fn acknowledged_messages_survive_sigkill_with_five_requests_in_flight() {
     kill_repeatedly(5);
 }

@@ -106,13 +106,11 @@ fn pipeline(idempotent: bool, acks: i16) {
 }
 
 #[test]
-#[ignore = "broker bug: network.rs spawns a task per request, so pipelined Produce requests of one connection append in any order"]
 fn idempotent_batches_pipelined_on_one_connection() {
     pipeline(true, -1);
 }
 
 #[test]
-#[ignore = "broker bug: network.rs spawns a task per request, so pipelined Produce requests of one connection append in any order"]
 fn plain_batches_pipelined_on_one_connection() {
     pipeline(false, 1);
 }

@@ -1,6 +1,8 @@
 //! One file per Kafka API, and the routing table: the only place that says which APIs and
 //! versions Fjord speaks. ApiVersions advertises exactly this table.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use fjord_protocol::header::RequestHeader;
@@ -55,6 +57,7 @@ pub(crate) fn is_supported(api: ApiKey, version: i16) -> bool {
 }
 
 /// What a handler needs to know about the request besides its body.
+#[derive(Clone)]
 pub(crate) struct RequestContext {
     pub broker: Arc<Broker>,
     pub header: RequestHeader,
@@ -67,6 +70,9 @@ impl RequestContext {
     }
 }
 
+/// A response that completes later, off the connection's request order.
+pub(crate) type Deferred = Pin<Box<dyn Future<Output = ResponseKind> + Send>>;
+
 /// A handler's answer. Built once per request and moved straight into the encoder, so
 /// the size of the response variant does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -74,9 +80,14 @@ pub(crate) enum Outcome {
     Respond(ResponseKind),
     /// Produce with acks=0 gets no response at all.
     NoResponse,
+    /// The request's effects are applied; its answer waits for something that must not
+    /// hold up the next request of the connection (an fsync, a fetch's long poll).
+    Later(Deferred),
 }
 
-/// Routes a decoded request to its handler.
+/// Routes a decoded request to its handler. The network layer awaits this for each request
+/// of a connection in arrival order, as Kafka does, so that (say) pipelined produce
+/// requests are appended in the order they were sent; only `Outcome::Later` parts overlap.
 pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> Outcome {
     use Outcome::Respond;
     // Each async handler answers with the response type of its API.
@@ -91,12 +102,16 @@ pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> 
         RequestKind::ApiVersions(r) => {
             Respond(ResponseKind::ApiVersions(api_versions::handle(context, r)))
         }
-        RequestKind::Produce(r) => match produce::handle(context, r).await {
-            Some(response) => Respond(ResponseKind::Produce(response)),
-            None => Outcome::NoResponse,
-        },
+        RequestKind::Produce(r) => produce::handle(context, r).await,
         RequestKind::Metadata(r) => route!(metadata, Metadata, r),
-        RequestKind::Fetch(r) => route!(fetch, Fetch, r),
+        RequestKind::Fetch(r) => {
+            // A fetch may wait up to max_wait_ms for data; it changes nothing but its
+            // session, so it runs off the connection's order.
+            let context = context.clone();
+            Outcome::Later(Box::pin(async move {
+                ResponseKind::Fetch(fetch::handle(&context, r).await)
+            }))
+        }
         RequestKind::ListOffsets(r) => route!(list_offsets, ListOffsets, r),
         RequestKind::CreateTopics(r) => route!(create_topics, CreateTopics, r),
         RequestKind::DeleteTopics(r) => route!(delete_topics, DeleteTopics, r),

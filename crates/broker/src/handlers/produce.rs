@@ -12,16 +12,16 @@ use fjord_protocol::messages::produce_request::PartitionProduceData;
 use fjord_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use fjord_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use super::RequestContext;
+use fjord_protocol::ResponseKind;
+
+use super::{Outcome, RequestContext};
 use crate::error_code::ErrorCode;
 use crate::partition::{Appended, Partition};
 use std::sync::Arc;
 
-/// Answers a Produce request; `None` for acks=0.
-pub(crate) async fn handle(
-    context: &RequestContext,
-    request: ProduceRequest,
-) -> Option<ProduceResponse> {
+/// Appends every partition's batch now, in the connection's request order, and answers:
+/// not at all for acks=0, at once for acks=1, after the fsync for acks=all.
+pub(crate) async fn handle(context: &RequestContext, request: ProduceRequest) -> Outcome {
     let broker = &context.broker;
     let version = context.version();
     let acks = request.acks;
@@ -122,29 +122,38 @@ pub(crate) async fn handle(
     }
 
     if acks == 0 {
-        return None;
+        return Outcome::NoResponse;
+    }
+    if durable_waits.is_empty() {
+        return Outcome::Respond(ResponseKind::Produce(ProduceResponse {
+            responses,
+            ..Default::default()
+        }));
     }
     // acks=all: every partition's batch must be on disk before the answer. The waits
     // overlap, and the flusher shares one fsync among all appends waiting on a partition.
-    let deadline = tokio::time::Instant::now()
-        + Duration::from_millis(u64::try_from(request.timeout_ms).unwrap_or(0));
-    for (topic_slot, partition_slot, partition, last_offset) in durable_waits {
-        let outcome = tokio::time::timeout_at(deadline, partition.wait_durable(last_offset)).await;
-        let code = match outcome {
-            Ok(Ok(())) => None,
-            Ok(Err(code)) => Some(code),
-            Err(_) => Some(ErrorCode::REQUEST_TIMED_OUT),
-        };
-        if let Some(code) = code
-            && let Some(slot) = responses
-                .get_mut(topic_slot)
-                .and_then(|t| t.partition_responses.get_mut(partition_slot))
-        {
-            slot.error_code = code.code();
+    let timeout_ms = u64::try_from(request.timeout_ms).unwrap_or(0);
+    Outcome::Later(Box::pin(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        for (topic_slot, partition_slot, partition, last_offset) in durable_waits {
+            let outcome =
+                tokio::time::timeout_at(deadline, partition.wait_durable(last_offset)).await;
+            let code = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(code)) => Some(code),
+                Err(_) => Some(ErrorCode::REQUEST_TIMED_OUT),
+            };
+            if let Some(code) = code
+                && let Some(slot) = responses
+                    .get_mut(topic_slot)
+                    .and_then(|t| t.partition_responses.get_mut(partition_slot))
+            {
+                slot.error_code = code.code();
+            }
         }
-    }
-    Some(ProduceResponse {
-        responses,
-        ..Default::default()
-    })
+        ResponseKind::Produce(ProduceResponse {
+            responses,
+            ..Default::default()
+        })
+    }))
 }
