@@ -89,6 +89,16 @@ pub struct Settings {
     #[arg(long, env = "FJORD_LOG_MESSAGE_TIMESTAMP_TYPE")]
     pub log_message_timestamp_type: Option<String>,
 
+    /// Default bound on how far in the past a CreateTime timestamp may be, in ms (Kafka:
+    /// log.message.timestamp.before.max.ms) [default: 9223372036854775807].
+    #[arg(long, env = "FJORD_LOG_MESSAGE_TIMESTAMP_BEFORE_MAX_MS")]
+    pub log_message_timestamp_before_max_ms: Option<i64>,
+
+    /// Default bound on how far in the future a CreateTime timestamp may be, in ms (Kafka:
+    /// log.message.timestamp.after.max.ms) [default: 3600000].
+    #[arg(long, env = "FJORD_LOG_MESSAGE_TIMESTAMP_AFTER_MAX_MS")]
+    pub log_message_timestamp_after_max_ms: Option<i64>,
+
     /// Default cleanup policy: delete or compact (Kafka: log.cleanup.policy) [default: delete].
     #[arg(long, env = "FJORD_LOG_CLEANUP_POLICY")]
     pub log_cleanup_policy: Option<String>,
@@ -125,6 +135,12 @@ impl Settings {
             log_message_timestamp_type: self
                 .log_message_timestamp_type
                 .or(file.log_message_timestamp_type),
+            log_message_timestamp_before_max_ms: self
+                .log_message_timestamp_before_max_ms
+                .or(file.log_message_timestamp_before_max_ms),
+            log_message_timestamp_after_max_ms: self
+                .log_message_timestamp_after_max_ms
+                .or(file.log_message_timestamp_after_max_ms),
             log_cleanup_policy: self.log_cleanup_policy.or(file.log_cleanup_policy),
         }
     }
@@ -238,6 +254,16 @@ impl Settings {
         broker_default(
             "log.message.timestamp.type",
             self.log_message_timestamp_type,
+        );
+        broker_default(
+            "log.message.timestamp.before.max.ms",
+            self.log_message_timestamp_before_max_ms
+                .map(|v| v.to_string()),
+        );
+        broker_default(
+            "log.message.timestamp.after.max.ms",
+            self.log_message_timestamp_after_max_ms
+                .map(|v| v.to_string()),
         );
         broker_default("log.cleanup.policy", self.log_cleanup_policy);
         if let Err(errors) = config.set_topic_defaults(&defaults) {
