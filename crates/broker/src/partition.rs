@@ -18,9 +18,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use fjord_log::{AppendContext, AppendError, LogConfig, PartitionLog, ReadError};
-use fjord_metadata::topic_config::{MessageTimestampType, TopicConfig};
+use fjord_metadata::topic_config::{CompressionType, MessageTimestampType, TopicConfig};
 use fjord_protocol::Uuid;
-use fjord_records::{DecompressionLimits, TimestampType};
+use fjord_records::{Compression, DecompressionLimits, TimestampType};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
@@ -104,6 +104,14 @@ pub(crate) fn log_config(config: &TopicConfig) -> LogConfig {
         // A batch cannot decompress to more than the largest fetch could carry.
         decompression_limits: DecompressionLimits::default(),
         producer_id_expiration_ms: LogConfig::PRODUCER_ID_EXPIRATION_MS_DEFAULT,
+        compression: match config.compression_type {
+            CompressionType::Producer => None,
+            CompressionType::Uncompressed => Some(Compression::None),
+            CompressionType::Gzip => Some(Compression::Gzip),
+            CompressionType::Snappy => Some(Compression::Snappy),
+            CompressionType::Lz4 => Some(Compression::Lz4),
+            CompressionType::Zstd => Some(Compression::Zstd),
+        },
     }
 }
 

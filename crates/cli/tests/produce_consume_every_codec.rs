@@ -56,6 +56,37 @@ fn zstd() {
     round_trip("zstd", COUNT, Stored::Compressed);
 }
 
+#[test]
+fn the_topics_compression_type_recompresses_what_producers_send() {
+    // The producer sends uncompressed batches; the topic stores zstd, as Kafka does.
+    round_trip_with(
+        "none",
+        &[("compression.type", "zstd")],
+        20_000,
+        Stored::Compressed,
+    );
+}
+
+#[test]
+fn lz4_topics_store_lz4_whatever_the_producer_sends() {
+    round_trip_with(
+        "none",
+        &[("compression.type", "lz4")],
+        20_000,
+        Stored::Compressed,
+    );
+}
+
+#[test]
+fn an_uncompressed_topic_decompresses_what_producers_send() {
+    round_trip_with(
+        "zstd",
+        &[("compression.type", "uncompressed")],
+        20_000,
+        Stored::Uncompressed,
+    );
+}
+
 /// What the segment files should show about compression.
 #[derive(PartialEq)]
 enum Stored {
@@ -65,10 +96,16 @@ enum Stored {
 }
 
 fn round_trip(codec: &str, count: u64, stored_as: Stored) {
+    round_trip_with(codec, &[], count, stored_as);
+}
+
+/// Produces with `codec` to a topic created with `topic_configs`, and checks what was read
+/// back and how it was stored.
+fn round_trip_with(codec: &str, topic_configs: &[(&str, &str)], count: u64, stored_as: Stored) {
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
     let topic = format!("codec-{codec}");
-    create_topic(&bootstrap, &topic, PARTITIONS, &[]);
+    create_topic(&bootstrap, &topic, PARTITIONS, topic_configs);
 
     let mut config = producer_config(&bootstrap);
     config.set("compression.type", codec);

@@ -1,6 +1,6 @@
 //! Per-topic log settings, built by the broker from topic configs.
 
-use fjord_records::{BATCH_HEADER_LEN, DecompressionLimits, TimestampType};
+use fjord_records::{BATCH_HEADER_LEN, Compression, DecompressionLimits, TimestampType};
 
 use crate::error::ConfigError;
 
@@ -46,6 +46,9 @@ pub struct LogConfig {
     pub message_timestamp_after_max_ms: i64,
     /// How far a compressed batch may expand while it is validated.
     pub decompression_limits: DecompressionLimits,
+    /// The topic's `compression.type`: `None` keeps the producer's codec (`producer`);
+    /// otherwise batches in another codec are recompressed into this one on append.
+    pub compression: Option<Compression>,
     /// `producer.id.expiration.ms` (a broker config in Kafka): idempotent
     /// producer state not used for this long is dropped by
     /// [`PartitionLog::enforce_retention`](crate::PartitionLog::enforce_retention),
@@ -177,6 +180,7 @@ impl Default for LogConfig {
             message_timestamp_before_max_ms: i64::MAX,
             message_timestamp_after_max_ms: Self::MESSAGE_TIMESTAMP_AFTER_MAX_MS_DEFAULT,
             decompression_limits: DecompressionLimits::default(),
+            compression: None,
             producer_id_expiration_ms: Self::PRODUCER_ID_EXPIRATION_MS_DEFAULT,
         }
     }

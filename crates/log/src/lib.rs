@@ -108,6 +108,7 @@ mod producer_snapshot;
 mod producer_state;
 mod read;
 mod reader;
+mod recompress;
 mod recovery;
 mod retention;
 mod segment;

@@ -236,11 +236,21 @@ impl PartitionLog {
             }));
         }
 
-        // Validation dropped every other reference, so this takes the buffer
-        // back without copying.
-        let mut bytes = records
-            .try_into_mut()
-            .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+        // A topic with its own compression.type gets batches in that codec, as in Kafka.
+        let recompress_to = self
+            .config
+            .compression
+            .filter(|target| *target != validated.compression);
+        let mut bytes = match recompress_to {
+            Some(target) => {
+                crate::recompress::recompress(&records, target, self.config.decompression_limits)?
+            }
+            // Validation dropped every other reference, so this takes the buffer
+            // back without copying.
+            None => records
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..])),
+        };
         let mut batch =
             RecordBatchMut::new(&mut bytes).map_err(|error| AppendError::CorruptMessage {
                 reason: error.to_string(),

@@ -6,7 +6,7 @@
 //! then every record (decompressing once, within the configured limit).
 
 use bytes::Bytes;
-use fjord_records::{RecordBatch, RecordBatches, TimestampType};
+use fjord_records::{Compression, RecordBatch, RecordBatches, TimestampType};
 
 use crate::config::LogConfig;
 use crate::error::AppendError;
@@ -22,6 +22,8 @@ pub(crate) struct ValidatedBatch {
     pub timestamp_type: TimestampType,
     /// The producer id, epoch and first sequence, for an idempotent batch.
     pub producer: Option<(i64, i16, i32)>,
+    /// The codec the producer used.
+    pub compression: Compression,
 }
 
 /// Validates `records`, the records field of one partition of a Produce
@@ -70,6 +72,7 @@ pub(crate) fn validate(
     let max_timestamp_ms = check_records(&batch, config, now_ms)?;
     let timestamp_type = config.message_timestamp_type;
     Ok(ValidatedBatch {
+        compression: batch.compression(),
         last_offset_delta: batch.last_offset_delta(),
         max_timestamp_ms: match timestamp_type {
             TimestampType::LogAppendTime => now_ms,
