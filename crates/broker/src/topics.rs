@@ -296,16 +296,7 @@ impl Topics {
                 format!("Number of partitions must be between 1 and {TOPIC_PARTITIONS_MAX}."),
             ));
         }
-        if let Err(errors) =
-            topic_config::validate_topic_configs_with(&new_topic.configs, &self.defaults)
-        {
-            let message = errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(TopicError::new(ErrorCode::INVALID_CONFIG, message));
-        }
+        self.validate_configs(&new_topic.configs)?;
         if validate_only {
             return Ok(Arc::new(Topic {
                 name: new_topic.name,
@@ -358,12 +349,7 @@ impl Topics {
     /// Deletes a topic: the record first, then the partitions' directories.
     pub async fn delete(&self, name: &str) -> Result<Uuid, TopicError> {
         let mut log = self.log.lock().await;
-        let Some(topic) = self.get(name) else {
-            return Err(TopicError::new(
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                "This server does not host this topic-partition.",
-            ));
-        };
+        let topic = self.existing(name)?;
         let record = MetadataRecord::TopicDeleted {
             topic_id: TopicId::from_bytes(topic.id.0),
         };
@@ -392,12 +378,7 @@ impl Topics {
         validate_only: bool,
     ) -> Result<(), TopicError> {
         let mut log = self.log.lock().await;
-        let Some(topic) = self.get(name) else {
-            return Err(TopicError::new(
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("The topic '{name}' does not exist."),
-            ));
-        };
+        let topic = self.existing(name)?;
         let current = topic.partitions.len() as i32;
         if count < current {
             return Err(TopicError::new(
@@ -459,20 +440,8 @@ impl Topics {
         validate_only: bool,
     ) -> Result<(), TopicError> {
         let mut log = self.log.lock().await;
-        let Some(topic) = self.get(name) else {
-            return Err(TopicError::new(
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("Topic {name} does not exist"),
-            ));
-        };
-        if let Err(errors) = topic_config::validate_topic_configs_with(&configs, &self.defaults) {
-            let message = errors
-                .iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(TopicError::new(ErrorCode::INVALID_CONFIG, message));
-        }
+        let topic = self.existing(name)?;
+        self.validate_configs(&configs)?;
         if validate_only || configs == topic.configs {
             return Ok(());
         }
@@ -503,6 +472,28 @@ impl Topics {
         });
         info!(topic = %name, "changed topic configs");
         Ok(())
+    }
+
+    /// The live topic of this name, or UNKNOWN_TOPIC_OR_PARTITION.
+    fn existing(&self, name: &str) -> Result<Arc<Topic>, TopicError> {
+        self.get(name).ok_or_else(|| {
+            TopicError::new(
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("Topic '{name}' does not exist."),
+            )
+        })
+    }
+
+    /// Checks config overrides against the table, naming every problem.
+    fn validate_configs(&self, configs: &BTreeMap<String, String>) -> Result<(), TopicError> {
+        topic_config::validate_topic_configs_with(configs, &self.defaults).map_err(|errors| {
+            let message = errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            TopicError::new(ErrorCode::INVALID_CONFIG, message)
+        })
     }
 
     /// Appends a record durably and applies it to the image.

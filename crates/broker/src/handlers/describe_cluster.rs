@@ -3,11 +3,8 @@
 use fjord_protocol::messages::describe_cluster_response::DescribeClusterBroker;
 use fjord_protocol::messages::{DescribeClusterRequest, DescribeClusterResponse};
 
-use super::RequestContext;
+use super::{AUTHORIZED_OPERATIONS_OMITTED, RequestContext};
 use crate::error_code::ErrorCode;
-
-/// Kafka's "not requested" value for authorized operations.
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// Answers a DescribeCluster request. This node is broker and controller at once, so it
 /// is the answer whichever endpoint type the client asks for.

@@ -6,11 +6,8 @@ use fjord_protocol::messages::describe_topic_partitions_response::{
 };
 use fjord_protocol::messages::{DescribeTopicPartitionsRequest, DescribeTopicPartitionsResponse};
 
-use super::RequestContext;
+use super::{AUTHORIZED_OPERATIONS_OMITTED, RequestContext};
 use crate::error_code::ErrorCode;
-
-/// Kafka's "not requested" value for authorized operations.
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// Partitions per response at most, whatever the client asks (Kafka:
 /// max.request.partition.size.limit).

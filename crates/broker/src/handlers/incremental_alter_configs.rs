@@ -107,21 +107,8 @@ async fn alter_topic(
                     .get(&change.name)
                     .cloned()
                     .or_else(|| broker.topic_defaults().value_text(&change.name));
-                let mut items: Vec<String> = current
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
-                let given: Vec<String> = change
-                    .value
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_owned)
-                    .collect();
+                let mut items = list_items(&current.unwrap_or_default());
+                let given = list_items(&change.value.unwrap_or_default());
                 if change.config_operation == OP_APPEND {
                     for item in given {
                         if !items.contains(&item) {
@@ -144,4 +131,13 @@ async fn alter_topic(
     broker
         .set_topic_configs(&topic.name, configs, validate_only)
         .await
+}
+
+/// The items of a comma-separated list config.
+fn list_items(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

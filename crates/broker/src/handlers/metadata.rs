@@ -6,12 +6,9 @@ use fjord_protocol::messages::metadata_response::{
 };
 use fjord_protocol::messages::{MetadataRequest, MetadataResponse};
 
-use super::RequestContext;
+use super::{AUTHORIZED_OPERATIONS_OMITTED, RequestContext};
 use crate::error_code::ErrorCode;
 use crate::topics::Topic;
-
-/// Kafka's "not requested" value for authorized operations.
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// With no ACLs every operation is allowed: READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE,
 /// DESCRIBE_CONFIGS and ALTER_CONFIGS (Kafka's AclOperation codes 3-8, 10, 11).

@@ -49,6 +49,9 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
+/// Kafka's "not requested" value of the authorized-operations fields.
+pub(crate) const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+
 /// Whether `version` of `api` is in the routing table.
 pub(crate) fn is_supported(api: ApiKey, version: i16) -> bool {
     SUPPORTED
