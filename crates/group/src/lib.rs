@@ -1,0 +1,1 @@
+//! Fjord's group coordinator.
