@@ -33,6 +33,17 @@ pub struct BrokerConfig {
     /// How often retention and segment rolling by time are checked
     /// (`log.retention.check.interval.ms`).
     pub retention_check_interval_ms: u64,
+    /// How long a new group waits for more members before its first rebalance
+    /// (`group.initial.rebalance.delay.ms`).
+    pub group_initial_rebalance_delay_ms: u64,
+    /// The shortest session timeout a group member may ask for
+    /// (`group.min.session.timeout.ms`).
+    pub group_session_timeout_ms_min: u64,
+    /// The longest session timeout a group member may ask for
+    /// (`group.max.session.timeout.ms`).
+    pub group_session_timeout_ms_max: u64,
+    /// How long the offsets of an empty group are kept (`offsets.retention.minutes`).
+    pub offsets_retention_minutes: u64,
 }
 
 impl BrokerConfig {
@@ -50,6 +61,10 @@ impl BrokerConfig {
             topic_defaults: fjord_metadata::topic_config::BrokerDefaults::default(),
             fetch_wait_ms_max: 30_000,
             retention_check_interval_ms: 300_000,
+            group_initial_rebalance_delay_ms: 3_000,
+            group_session_timeout_ms_min: 6_000,
+            group_session_timeout_ms_max: 1_800_000,
+            offsets_retention_minutes: 10_080,
         }
     }
 

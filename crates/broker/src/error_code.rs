@@ -12,6 +12,7 @@ impl ErrorCode {
     pub const CORRUPT_MESSAGE: ErrorCode = ErrorCode(2);
     pub const UNKNOWN_TOPIC_OR_PARTITION: ErrorCode = ErrorCode(3);
     pub const REQUEST_TIMED_OUT: ErrorCode = ErrorCode(7);
+    pub const COORDINATOR_NOT_AVAILABLE: ErrorCode = ErrorCode(15);
     pub const MESSAGE_TOO_LARGE: ErrorCode = ErrorCode(10);
     pub const INVALID_TOPIC_EXCEPTION: ErrorCode = ErrorCode(17);
     pub const RECORD_LIST_TOO_LARGE: ErrorCode = ErrorCode(18);

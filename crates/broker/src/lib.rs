@@ -7,6 +7,7 @@
 mod config;
 mod error_code;
 mod fetch_session;
+mod groups;
 mod handlers;
 mod network;
 mod partition;
@@ -69,6 +70,8 @@ pub(crate) struct Broker {
     pub appended: Arc<Notify>,
     pub fetch_sessions: std::sync::Mutex<fetch_session::FetchSessions>,
     pub producer_ids: producer_ids::ProducerIds,
+    /// The group coordinator, started when `__consumer_offsets` exists or on first use.
+    pub groups: tokio::sync::OnceCell<groups::Groups>,
 }
 
 /// Runs a broker on `listener` until `shutdown` resolves, then closes every partition
@@ -104,7 +107,18 @@ pub async fn run(
         topics,
         appended,
         producer_ids,
+        groups: tokio::sync::OnceCell::new(),
     });
+    // Groups with committed offsets must come back (and their offsets start expiring)
+    // without waiting for a client to ask.
+    if broker.topic(groups::CONSUMER_OFFSETS).is_some()
+        && let Err(message) = broker.groups().await
+    {
+        return Err(BrokerError::Metadata(format!(
+            "{}: {message}",
+            groups::CONSUMER_OFFSETS
+        )));
+    }
     let partition_count: usize = broker.topics().iter().map(|t| t.partitions.len()).sum();
     info!(
         "fjord {} listening on {bound}, data in {}, {} topics and {partition_count} partitions recovered in {} ms",

@@ -200,6 +200,7 @@ async fn handle_request(
     let context = handlers::RequestContext {
         broker: broker.clone(),
         header,
+        peer,
     };
     Ok(match handlers::dispatch(&context, request).await {
         Outcome::Respond(response) => {

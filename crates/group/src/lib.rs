@@ -1,1 +1,122 @@
-//! Fjord's group coordinator.
+//! Fjord's group coordinator: Kafka's classic group protocol (JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup), committed offsets and the group admin APIs, as a pure state
+//! machine.
+//!
+//! # How the runtime drives it
+//!
+//! [`GroupCoordinator`] does no I/O and never reads a clock: the runtime passes the time
+//! in (`now_ms`) and executes what comes back.
+//!
+//! - [`GroupCoordinator::handle`] takes one request. Its response comes back in the
+//!   returned [`Output`] or, for JoinGroup and SyncGroup that wait for a rebalance, in a
+//!   later one; every [`RequestId`] is answered exactly once.
+//! - [`GroupCoordinator::tick`] fires the timers (session timeouts, rebalance timeouts,
+//!   the initial rebalance delay, offset expiry). Call it once
+//!   [`GroupCoordinator::next_deadline_ms`] has passed.
+//! - [`GroupCoordinator::replay`] and [`GroupCoordinator::finish_replay`] rebuild the
+//!   state from `__consumer_offsets` at startup.
+//!
+//! Every [`Output`] must be executed in order: append its `records` durably to
+//! `__consumer_offsets` first, then deliver its `responses`. That order is what makes an
+//! acknowledged offset commit or a completed rebalance survive a restart. The state is
+//! already updated when the call returns; if an append fails, the in-memory state is
+//! ahead of the log, and the runtime must stop serving groups (a restart replays the log).
+//!
+//! # Persistence
+//!
+//! Records use Kafka's own `__consumer_offsets` formats (see [`records`](crate#records)):
+//! `OffsetCommitKey` (key version 1) with `OffsetCommitValue` v3, and `GroupMetadataKey`
+//! (key version 2) with `GroupMetadataValue` v3, so Kafka's tools can read Fjord's topic
+//! and Fjord can read Kafka's (values v0 to v4 are understood).
+//!
+//! # Records
+//!
+//! | when | key | value |
+//! | --- | --- | --- |
+//! | OffsetCommit accepted a partition | OffsetCommitKey | OffsetCommitValue v3 |
+//! | offset deleted (OffsetDelete, DeleteGroups, expiry, deleted topic) | OffsetCommitKey | tombstone |
+//! | the leader's SyncGroup completed a rebalance | GroupMetadataKey | GroupMetadataValue v3 with members and assignments |
+//! | a static member replaced its member id in a stable group | GroupMetadataKey | GroupMetadataValue v3 |
+//! | the group became Empty | GroupMetadataKey | GroupMetadataValue v3 without members |
+//! | the group was deleted (DeleteGroups, or empty without offsets at expiry) | GroupMetadataKey | tombstone |
+
+mod admin;
+mod config;
+mod coordinator;
+mod error;
+mod group;
+mod member;
+mod membership;
+mod offsets;
+mod protocol;
+mod records;
+mod responses;
+mod timers;
+
+pub use config::{ConfigError, GroupConfig};
+pub use coordinator::GroupCoordinator;
+pub use error::{ErrorCode, ReplayError};
+
+use fjord_protocol::ResponseKind;
+use fjord_protocol::messages::{
+    DeleteGroupsRequest, DescribeGroupsRequest, HeartbeatRequest, JoinGroupRequest,
+    LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest,
+    OffsetFetchRequest, SyncGroupRequest,
+};
+
+/// The runtime's handle on one request, echoed with its response.
+pub type RequestId = u64;
+
+/// A request for the group coordinator, decoded by the runtime.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupRequest {
+    /// Join (or rejoin) a group; answered when the rebalance completes.
+    JoinGroup(JoinGroupRequest),
+    /// Get this member's assignment; followers wait for the leader's.
+    SyncGroup(SyncGroupRequest),
+    /// Keep a member's session alive and learn about rebalances.
+    Heartbeat(HeartbeatRequest),
+    /// Leave a group (several members at once from version 3).
+    LeaveGroup(LeaveGroupRequest),
+    /// Commit offsets.
+    OffsetCommit(OffsetCommitRequest),
+    /// Fetch committed offsets (of several groups from version 8).
+    OffsetFetch(OffsetFetchRequest),
+    /// List groups, optionally filtered by state and type.
+    ListGroups(ListGroupsRequest),
+    /// Describe groups and their members.
+    DescribeGroups(DescribeGroupsRequest),
+    /// Delete empty groups and their offsets.
+    DeleteGroups(DeleteGroupsRequest),
+    /// Delete some committed offsets of a group.
+    OffsetDelete(OffsetDeleteRequest),
+}
+
+/// One record of the internal topic `__consumer_offsets`, a compacted topic: a `None`
+/// value is a tombstone that deletes the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRecord {
+    /// The group the record belongs to; the runtime picks the partition from it.
+    pub group_id: String,
+    /// The record key, in Kafka's format.
+    pub key: bytes::Bytes,
+    /// The record value in Kafka's format, or `None` for a tombstone.
+    pub value: Option<bytes::Bytes>,
+}
+
+/// What the runtime must do after a call: first append `records` durably to
+/// `__consumer_offsets` (in order), then deliver `responses` to the requests they answer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    /// Records to append, in order, before any response is sent.
+    pub records: Vec<GroupRecord>,
+    /// Responses, each for the request with that id, to be encoded at its version.
+    pub responses: Vec<(RequestId, ResponseKind)>,
+}
+
+impl Output {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.responses.is_empty()
+    }
+}

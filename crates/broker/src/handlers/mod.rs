@@ -2,6 +2,7 @@
 //! versions Fjord speaks. ApiVersions advertises exactly this table.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -14,17 +15,28 @@ pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
+pub(crate) mod delete_groups;
 pub(crate) mod delete_records;
 pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
+pub(crate) mod describe_groups;
 pub(crate) mod describe_topic_partitions;
 pub(crate) mod fetch;
+pub(crate) mod find_coordinator;
+pub(crate) mod heartbeat;
 pub(crate) mod incremental_alter_configs;
 pub(crate) mod init_producer_id;
+pub(crate) mod join_group;
+pub(crate) mod leave_group;
+pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
 pub(crate) mod metadata;
+pub(crate) mod offset_commit;
+pub(crate) mod offset_delete;
+pub(crate) mod offset_fetch;
 pub(crate) mod produce;
+pub(crate) mod sync_group;
 
 /// The APIs this broker implements, with the versions it accepts.
 ///
@@ -36,6 +48,15 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Fetch, 4, 17),
     (ApiKey::ListOffsets, 1, 8),
     (ApiKey::Metadata, 0, 12),
+    (ApiKey::OffsetCommit, 2, 9),
+    (ApiKey::OffsetFetch, 1, 9),
+    (ApiKey::FindCoordinator, 0, 6),
+    (ApiKey::JoinGroup, 2, 9),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 5),
+    (ApiKey::DescribeGroups, 0, 5),
+    (ApiKey::ListGroups, 0, 5),
     (ApiKey::ApiVersions, 0, 4),
     (ApiKey::CreateTopics, 2, 7),
     (ApiKey::DeleteTopics, 1, 6),
@@ -46,6 +67,8 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeTopicPartitions, 0, 0),
 ];
 
@@ -64,6 +87,8 @@ pub(crate) fn is_supported(api: ApiKey, version: i16) -> bool {
 pub(crate) struct RequestContext {
     pub broker: Arc<Broker>,
     pub header: RequestHeader,
+    /// The client's address; group members are described with it.
+    pub peer: SocketAddr,
 }
 
 impl RequestContext {
@@ -107,6 +132,17 @@ pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> 
         }
         RequestKind::Produce(r) => produce::handle(context, r).await,
         RequestKind::Metadata(r) => route!(metadata, Metadata, r),
+        RequestKind::FindCoordinator(r) => route!(find_coordinator, FindCoordinator, r),
+        RequestKind::JoinGroup(r) => join_group::handle(context, r).await,
+        RequestKind::SyncGroup(r) => sync_group::handle(context, r).await,
+        RequestKind::Heartbeat(r) => heartbeat::handle(context, r).await,
+        RequestKind::LeaveGroup(r) => leave_group::handle(context, r).await,
+        RequestKind::OffsetCommit(r) => offset_commit::handle(context, r).await,
+        RequestKind::OffsetFetch(r) => offset_fetch::handle(context, r).await,
+        RequestKind::ListGroups(r) => list_groups::handle(context, r).await,
+        RequestKind::DescribeGroups(r) => describe_groups::handle(context, r).await,
+        RequestKind::DeleteGroups(r) => delete_groups::handle(context, r).await,
+        RequestKind::OffsetDelete(r) => offset_delete::handle(context, r).await,
         RequestKind::Fetch(r) => {
             // A fetch may wait up to max_wait_ms for data; it changes nothing but its
             // session, so it runs off the connection's order.

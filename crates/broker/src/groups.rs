@@ -1,0 +1,325 @@
+//! The group coordinator's runtime: one task owns the `fjord_group` state machine, feeds
+//! it requests and clock ticks, writes what it asks to `__consumer_offsets`, and
+//! delivers its responses once those records are durable.
+//!
+//! The state machine does no I/O, so everything about time, disk and networking is here.
+//! Requests reach the task through a bounded queue in the order each connection sent
+//! them; a request's answer may come much later (JoinGroup waits for the rebalance).
+//! The internal topic is created on first use, as Kafka does, and replayed at startup.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use fjord_group::{GroupConfig, GroupCoordinator, GroupRecord, GroupRequest, Output, RequestId};
+use fjord_protocol::ResponseKind;
+use fjord_records::{BatchBuilder, DecompressionLimits, RecordBatches};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, info, warn};
+
+use crate::Broker;
+use crate::error_code::ErrorCode;
+use crate::handlers::{Outcome, RequestContext};
+use crate::partition::Partition;
+use crate::topics::NewTopic;
+
+/// Kafka's internal topic of committed offsets and group metadata.
+pub(crate) const CONSUMER_OFFSETS: &str = "__consumer_offsets";
+
+/// Partitions of `__consumer_offsets` (Kafka: offsets.topic.num.partitions).
+const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
+
+/// Requests waiting for the coordinator task; more wait in their connections.
+const COMMANDS_QUEUED_MAX: usize = 1024;
+
+/// Bytes read per step while replaying `__consumer_offsets`.
+const REPLAY_READ_BYTES: usize = 1 << 20;
+
+struct Command {
+    request: GroupRequest,
+    version: i16,
+    client_id: String,
+    client_host: String,
+    reply: oneshot::Sender<ResponseKind>,
+}
+
+/// A handle on the running coordinator.
+pub(crate) struct Groups {
+    commands: mpsc::Sender<Command>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Kafka's choice of partition for a group: `abs(groupId.hashCode()) % partitions`, with
+/// Java's String hash, so a group lives where Kafka tools expect it.
+pub(crate) fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let hash = group_id.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    (hash & 0x7fff_ffff) % partitions.max(1)
+}
+
+impl Groups {
+    /// Creates `__consumer_offsets` if needed, replays it into a fresh coordinator and
+    /// starts the coordinator task.
+    pub async fn start(broker: &Arc<Broker>) -> Result<Groups, String> {
+        let topic = match broker.topic(CONSUMER_OFFSETS) {
+            Some(topic) => topic,
+            None => {
+                let mut configs = BTreeMap::new();
+                // Compaction is stored, not yet acted on (docs/adr/0003).
+                configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
+                configs.insert("segment.bytes".to_owned(), "104857600".to_owned());
+                let new_topic = NewTopic {
+                    name: CONSUMER_OFFSETS.to_owned(),
+                    partitions: OFFSETS_TOPIC_PARTITIONS,
+                    configs,
+                };
+                match broker.create_topic(new_topic, false).await {
+                    Ok(topic) => topic,
+                    // Created by a concurrent first request.
+                    Err(error) if error.code == ErrorCode::TOPIC_ALREADY_EXISTS => {
+                        broker.topic(CONSUMER_OFFSETS).ok_or(error.message)?
+                    }
+                    Err(error) => return Err(error.message),
+                }
+            }
+        };
+        let config = &broker.config;
+        let clamp = |value: u64| i32::try_from(value).unwrap_or(i32::MAX);
+        let mut coordinator = GroupCoordinator::new(GroupConfig {
+            group_min_session_timeout_ms: clamp(config.group_session_timeout_ms_min),
+            group_max_session_timeout_ms: clamp(config.group_session_timeout_ms_max),
+            group_initial_rebalance_delay_ms: clamp(config.group_initial_rebalance_delay_ms),
+            offsets_retention_minutes: clamp(config.offsets_retention_minutes),
+            ..GroupConfig::default()
+        });
+        let partitions = topic.partitions.clone();
+        let started = std::time::Instant::now();
+        let (coordinator, replayed) = tokio::task::spawn_blocking(move || {
+            let mut replayed = 0u64;
+            for partition in &partitions {
+                replayed += replay(&mut coordinator, partition)?;
+            }
+            coordinator.finish_replay(now_ms());
+            Ok::<_, String>((coordinator, replayed))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        info!(
+            records = replayed,
+            ms = started.elapsed().as_millis(),
+            "group coordinator loaded {CONSUMER_OFFSETS}"
+        );
+        let (commands, receiver) = mpsc::channel(COMMANDS_QUEUED_MAX);
+        tokio::spawn(run(coordinator, topic.partitions.clone(), receiver));
+        Ok(Groups { commands })
+    }
+}
+
+/// Feeds every record of one `__consumer_offsets` partition to the coordinator.
+fn replay(coordinator: &mut GroupCoordinator, partition: &Partition) -> Result<u64, String> {
+    let mut offset = partition.log_start_offset();
+    let end = partition.high_watermark();
+    let mut replayed = 0;
+    while offset < end {
+        let read = partition
+            .read(offset, REPLAY_READ_BYTES, true)
+            .map_err(|code| {
+                format!(
+                    "{CONSUMER_OFFSETS}-{}: read failed ({code:?})",
+                    partition.index
+                )
+            })?;
+        if read.records.is_empty() {
+            break;
+        }
+        for batch in RecordBatches::new(read.records) {
+            let batch =
+                batch.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
+            offset = batch.last_offset() + 1;
+            for record in batch.records(DecompressionLimits::default()) {
+                let record =
+                    record.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
+                if record.offset(&batch) < partition.log_start_offset() {
+                    continue;
+                }
+                let Some(key) = record.key else { continue };
+                if let Err(error) = coordinator.replay(&key, record.value.as_deref()) {
+                    // A record this version cannot read is skipped, not fatal: the rest
+                    // of the groups stay usable.
+                    warn!(partition = partition.index, %error, "skipped an unreadable group record");
+                }
+                replayed += 1;
+            }
+        }
+    }
+    Ok(replayed)
+}
+
+/// The coordinator task: requests and timers in, records and responses out.
+async fn run(
+    mut coordinator: GroupCoordinator,
+    partitions: Vec<Arc<Partition>>,
+    mut commands: mpsc::Receiver<Command>,
+) {
+    let mut waiting: HashMap<RequestId, oneshot::Sender<ResponseKind>> = HashMap::new();
+    let mut next_id: RequestId = 0;
+    loop {
+        let deadline = coordinator.next_deadline_ms();
+        let sleep = match deadline {
+            Some(at) => Duration::from_millis(u64::try_from(at - now_ms()).unwrap_or(0)),
+            None => Duration::from_secs(3600),
+        };
+        let output = tokio::select! {
+            command = commands.recv() => {
+                let Some(command) = command else { return };
+                next_id += 1;
+                waiting.insert(next_id, command.reply);
+                coordinator.handle(now_ms(), next_id, command.request, command.version, &command.client_id, &command.client_host)
+            }
+            _ = tokio::time::sleep(sleep) => coordinator.tick(now_ms()),
+        };
+        deliver(output, &partitions, &mut waiting).await;
+    }
+}
+
+/// Appends the output's records in order, then answers once they are durable.
+async fn deliver(
+    output: Output,
+    partitions: &[Arc<Partition>],
+    waiting: &mut HashMap<RequestId, oneshot::Sender<ResponseKind>>,
+) {
+    let replies: Vec<(oneshot::Sender<ResponseKind>, ResponseKind)> = output
+        .responses
+        .into_iter()
+        .filter_map(|(id, response)| waiting.remove(&id).map(|reply| (reply, response)))
+        .collect();
+    if output.records.is_empty() {
+        for (reply, response) in replies {
+            let _ = reply.send(response);
+        }
+        return;
+    }
+    let mut durable_waits = Vec::new();
+    let mut failed = false;
+    for (partition, records) in by_partition(output.records, partitions.len() as i32) {
+        let Some(partition) = partitions.get(partition as usize).cloned() else {
+            failed = true;
+            continue;
+        };
+        match append(&partition, &records).await {
+            Ok(last_offset) => durable_waits.push((partition, last_offset)),
+            Err(message) => {
+                error!(partition = partition.index, %message, "cannot write group records");
+                failed = true;
+            }
+        }
+    }
+    // The answers wait for the fsync off the coordinator task, so that it can go on.
+    tokio::spawn(async move {
+        for (partition, last_offset) in durable_waits {
+            failed |= partition.wait_durable(last_offset).await.is_err();
+        }
+        if failed {
+            // Dropping the replies makes each waiting handler answer with its error:
+            // the client retries against a coordinator that may recover.
+            return;
+        }
+        for (reply, response) in replies {
+            let _ = reply.send(response);
+        }
+    });
+}
+
+/// Groups records by their `__consumer_offsets` partition, keeping their order.
+fn by_partition(records: Vec<GroupRecord>, partitions: i32) -> BTreeMap<i32, Vec<GroupRecord>> {
+    let mut out: BTreeMap<i32, Vec<GroupRecord>> = BTreeMap::new();
+    for record in records {
+        out.entry(partition_for(&record.group_id, partitions))
+            .or_default()
+            .push(record);
+    }
+    out
+}
+
+/// Writes records as one batch; returns the batch's last offset.
+async fn append(partition: &Partition, records: &[GroupRecord]) -> Result<i64, String> {
+    let mut builder = BatchBuilder::new(0);
+    let timestamp = now_ms();
+    for record in records {
+        builder
+            .append(timestamp, Some(&record.key), record.value.as_deref(), &[])
+            .map_err(|e| e.to_string())?;
+    }
+    let batch: Bytes = builder.build().map_err(|e| e.to_string())?;
+    partition
+        .append(batch)
+        .await
+        .map(|appended| appended.last_offset)
+        .map_err(|refused| refused.message)
+}
+
+impl Broker {
+    /// The group coordinator, started on first use.
+    pub(crate) async fn groups(self: &Arc<Self>) -> Result<&Groups, String> {
+        self.groups.get_or_try_init(|| Groups::start(self)).await
+    }
+}
+
+/// Hands a group request to the coordinator in the connection's order and answers when
+/// the coordinator does; `failed` builds the answer for a coordinator that cannot serve.
+pub(crate) async fn submit(
+    context: &RequestContext,
+    request: GroupRequest,
+    failed: impl FnOnce(ErrorCode) -> ResponseKind + Send + 'static,
+) -> Outcome {
+    let groups = match context.broker.groups().await {
+        Ok(groups) => groups,
+        Err(message) => {
+            error!(%message, "group coordinator unavailable");
+            return Outcome::Respond(failed(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+        }
+    };
+    let (reply, answer) = oneshot::channel();
+    let command = Command {
+        request,
+        version: context.version(),
+        client_id: context.header.client_id.clone().unwrap_or_default(),
+        client_host: format!("/{}", context.peer.ip()),
+        reply,
+    };
+    if groups.commands.send(command).await.is_err() {
+        return Outcome::Respond(failed(ErrorCode::COORDINATOR_NOT_AVAILABLE));
+    }
+    Outcome::Later(Box::pin(async move {
+        match answer.await {
+            Ok(response) => response,
+            Err(_) => failed(ErrorCode::COORDINATOR_NOT_AVAILABLE),
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_land_on_the_partitions_kafka_picks() {
+        // From Java 17: (s.hashCode() & 0x7fffffff) % 50, as Kafka's Utils.abs does.
+        for (group, partition) in [
+            ("my-group", 36),
+            ("billing", 39),
+            ("consumer-group-é", 4),
+            ("a", 47),
+        ] {
+            assert_eq!(partition_for(group, 50), partition, "{group}");
+        }
+    }
+}

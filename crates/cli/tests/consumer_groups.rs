@@ -1,0 +1,260 @@
+//! Consumer groups with librdkafka's classic protocol: fan-out (every group reads every
+//! message), queues (members of one group share the partitions), a stand-by member that
+//! takes over, committed offsets that survive a restart, and kcat's balanced consumer.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use fjord_testkit::TestBroker;
+use fjord_testkit::clients::{client_config, create_topic, producer_config};
+use fjord_testkit::messages::{Numbered, Received, produce_numbered};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::{Headers, Message};
+
+const PARTITIONS: i32 = 6;
+const NUMBERED: Numbered = Numbered {
+    keys: 500,
+    value_bytes: 64,
+};
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// A broker whose new groups rebalance at once instead of after Kafka's 3 s delay.
+fn broker() -> TestBroker {
+    TestBroker::start_with(|config| config.group_initial_rebalance_delay_ms = 0)
+}
+
+fn member(bootstrap: &str, group: &str) -> BaseConsumer {
+    let mut config = client_config(bootstrap);
+    config
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+        .set("fetch.wait.max.ms", "100");
+    config.create().unwrap()
+}
+
+fn received(message: &impl Message) -> Received {
+    Received {
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers: message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        timestamp_ms: message.timestamp().to_millis(),
+    }
+}
+
+/// Polls every consumer in turn until `done` says so; returns the ids each one read.
+fn poll_until(
+    consumers: &[&BaseConsumer],
+    mut done: impl FnMut(&[Vec<u64>]) -> bool,
+) -> Vec<Vec<u64>> {
+    let mut ids = vec![Vec::new(); consumers.len()];
+    let started = Instant::now();
+    while !done(&ids) {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "not done within {DEADLINE:?}: read {:?}",
+            ids.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        for (i, consumer) in consumers.iter().enumerate() {
+            if let Some(message) = consumer.poll(Duration::from_millis(20)) {
+                ids[i].push(NUMBERED.check(&received(&message.unwrap())));
+            }
+        }
+    }
+    ids
+}
+
+fn topic_with(bootstrap: &str, topic: &str, count: u64) {
+    create_topic(bootstrap, topic, PARTITIONS, &[]);
+    produce_numbered(&producer_config(bootstrap), topic, &NUMBERED, 0..count);
+}
+
+#[test]
+fn fan_out_every_group_reads_every_message() {
+    let broker = broker();
+    let bootstrap = broker.bootstrap();
+    let count = 50_000;
+    topic_with(&bootstrap, "orders", count);
+    let groups = ["billing", "stock", "logistics"];
+    let consumers: Vec<BaseConsumer> = groups.iter().map(|g| member(&bootstrap, g)).collect();
+    for consumer in &consumers {
+        consumer.subscribe(&["orders"]).unwrap();
+    }
+    let refs: Vec<&BaseConsumer> = consumers.iter().collect();
+    let ids = poll_until(&refs, |ids| {
+        ids.iter().all(|read| read.len() as u64 >= count)
+    });
+    for (group, read) in groups.iter().zip(ids) {
+        let unique: BTreeSet<u64> = read.iter().copied().collect();
+        assert_eq!(read.len() as u64, count, "{group} read each message once");
+        assert_eq!(unique, (0..count).collect(), "{group} read every message");
+    }
+}
+
+#[test]
+fn queue_members_share_the_partitions_and_read_each_message_once() {
+    let broker = broker();
+    let bootstrap = broker.bootstrap();
+    let count = 50_000;
+    topic_with(&bootstrap, "jobs", count);
+    let members: Vec<BaseConsumer> = (0..3).map(|_| member(&bootstrap, "workers")).collect();
+    for consumer in &members {
+        consumer.subscribe(&["jobs"]).unwrap();
+    }
+    let refs: Vec<&BaseConsumer> = members.iter().collect();
+    let ids = poll_until(&refs, |ids| {
+        ids.iter().map(Vec::len).sum::<usize>() as u64 >= count
+    });
+    let all: Vec<u64> = ids.iter().flatten().copied().collect();
+    let unique: BTreeSet<u64> = all.iter().copied().collect();
+    assert_eq!(
+        all.len() as u64,
+        count,
+        "each message read once across the group"
+    );
+    assert_eq!(unique, (0..count).collect());
+    // Steady state: two partitions each.
+    for (i, consumer) in members.iter().enumerate() {
+        let assigned = consumer.assignment().unwrap().count();
+        assert_eq!(assigned, 2, "member {i} has {assigned} partitions");
+    }
+}
+
+#[test]
+fn a_seventh_member_stands_by_and_takes_over_when_another_leaves() {
+    let broker = broker();
+    let bootstrap = broker.bootstrap();
+    topic_with(&bootstrap, "tasks", 600);
+    let mut members: Vec<BaseConsumer> = (0..7).map(|_| member(&bootstrap, "crew")).collect();
+    for consumer in &members {
+        consumer.subscribe(&["tasks"]).unwrap();
+    }
+    let assignments = |members: &[BaseConsumer]| -> Vec<usize> {
+        members
+            .iter()
+            .map(|c| c.assignment().map(|a| a.count()).unwrap_or(0))
+            .collect()
+    };
+    let started = Instant::now();
+    loop {
+        for consumer in &members {
+            consumer.poll(Duration::from_millis(20));
+        }
+        let counts = assignments(&members);
+        if counts.iter().sum::<usize>() == PARTITIONS as usize
+            && counts.iter().filter(|&&c| c == 0).count() == 1
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "no stable assignment: {counts:?}"
+        );
+    }
+    let counts = assignments(&members);
+    let idle = counts.iter().position(|&c| c == 0).unwrap();
+    // A member with a partition leaves; the stand-by one takes a partition over.
+    let leaving = (0..7).find(|&i| i != idle && counts[i] > 0).unwrap();
+    let gone = members.remove(leaving);
+    gone.unsubscribe();
+    drop(gone);
+    let idle = if idle > leaving { idle - 1 } else { idle };
+    let started = Instant::now();
+    loop {
+        for consumer in &members {
+            consumer.poll(Duration::from_millis(20));
+        }
+        let counts = assignments(&members);
+        if counts[idle] > 0 && counts.iter().sum::<usize>() == PARTITIONS as usize {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the stand-by member never took over: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_group_resumes_from_its_committed_offsets_after_a_restart() {
+    let broker = broker();
+    let bootstrap = broker.bootstrap();
+    let count = 6_000;
+    topic_with(&bootstrap, "ledger", count);
+    let first_half: BTreeSet<u64>;
+    {
+        let consumer = member(&bootstrap, "accounts");
+        consumer.subscribe(&["ledger"]).unwrap();
+        let ids = poll_until(&[&consumer], |ids| ids[0].len() as u64 >= count / 2);
+        consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+        first_half = ids[0].iter().copied().collect();
+        consumer.unsubscribe();
+    }
+    let broker = broker.restart_with(|config| config.group_initial_rebalance_delay_ms = 0);
+    let bootstrap = broker.bootstrap();
+    let consumer = member(&bootstrap, "accounts");
+    consumer.subscribe(&["ledger"]).unwrap();
+    let remaining = count - first_half.len() as u64;
+    let ids = poll_until(&[&consumer], |ids| ids[0].len() as u64 >= remaining);
+    let second: BTreeSet<u64> = ids[0].iter().copied().collect();
+    assert!(
+        first_half.is_disjoint(&second),
+        "nothing committed is read again"
+    );
+    let all: BTreeSet<u64> = first_half.union(&second).copied().collect();
+    assert_eq!(
+        all,
+        (0..count).collect(),
+        "the two halves make up the topic"
+    );
+}
+
+#[test]
+fn kcat_balanced_consumer_reads_a_topic() {
+    let broker = broker();
+    let bootstrap = broker.bootstrap();
+    topic_with(&bootstrap, "kcat-group", 300);
+    let output = std::process::Command::new("timeout")
+        .args([
+            "60",
+            "kcat",
+            "-b",
+            &bootstrap,
+            "-G",
+            "kcat-readers",
+            "kcat-group",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+            "-f",
+            "%k\n",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut keys: HashMap<String, usize> = HashMap::new();
+    for line in stdout.lines().filter(|l| !l.is_empty()) {
+        *keys.entry(line.to_owned()).or_default() += 1;
+    }
+    assert_eq!(
+        keys.values().sum::<usize>(),
+        300,
+        "kcat -G read every message: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
