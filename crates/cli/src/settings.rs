@@ -99,6 +99,26 @@ pub struct Settings {
     #[arg(long, env = "FJORD_LOG_MESSAGE_TIMESTAMP_AFTER_MAX_MS")]
     pub log_message_timestamp_after_max_ms: Option<i64>,
 
+    /// How long a new group waits for more members before its first rebalance, in ms
+    /// (Kafka: group.initial.rebalance.delay.ms) [default: 3000].
+    #[arg(long, env = "FJORD_GROUP_INITIAL_REBALANCE_DELAY_MS")]
+    pub group_initial_rebalance_delay_ms: Option<u64>,
+
+    /// Shortest session timeout a group member may ask for, in ms (Kafka:
+    /// group.min.session.timeout.ms) [default: 6000].
+    #[arg(long, env = "FJORD_GROUP_MIN_SESSION_TIMEOUT_MS")]
+    pub group_min_session_timeout_ms: Option<u64>,
+
+    /// Longest session timeout a group member may ask for, in ms (Kafka:
+    /// group.max.session.timeout.ms) [default: 1800000].
+    #[arg(long, env = "FJORD_GROUP_MAX_SESSION_TIMEOUT_MS")]
+    pub group_max_session_timeout_ms: Option<u64>,
+
+    /// How long the committed offsets of an empty group are kept, in minutes (Kafka:
+    /// offsets.retention.minutes) [default: 10080].
+    #[arg(long, env = "FJORD_OFFSETS_RETENTION_MINUTES")]
+    pub offsets_retention_minutes: Option<u64>,
+
     /// Default cleanup policy: delete or compact (Kafka: log.cleanup.policy) [default: delete].
     #[arg(long, env = "FJORD_LOG_CLEANUP_POLICY")]
     pub log_cleanup_policy: Option<String>,
@@ -142,6 +162,18 @@ impl Settings {
                 .log_message_timestamp_after_max_ms
                 .or(file.log_message_timestamp_after_max_ms),
             log_cleanup_policy: self.log_cleanup_policy.or(file.log_cleanup_policy),
+            group_initial_rebalance_delay_ms: self
+                .group_initial_rebalance_delay_ms
+                .or(file.group_initial_rebalance_delay_ms),
+            group_min_session_timeout_ms: self
+                .group_min_session_timeout_ms
+                .or(file.group_min_session_timeout_ms),
+            group_max_session_timeout_ms: self
+                .group_max_session_timeout_ms
+                .or(file.group_max_session_timeout_ms),
+            offsets_retention_minutes: self
+                .offsets_retention_minutes
+                .or(file.offsets_retention_minutes),
         }
     }
 
@@ -227,6 +259,27 @@ impl Settings {
                 problems.push("log-retention-check-interval-ms: must be at least 1".into());
             }
             config.retention_check_interval_ms = ms;
+        }
+        if let Some(ms) = self.group_initial_rebalance_delay_ms {
+            config.group_initial_rebalance_delay_ms = ms;
+        }
+        if let Some(ms) = self.group_min_session_timeout_ms {
+            config.group_session_timeout_ms_min = ms;
+        }
+        if let Some(ms) = self.group_max_session_timeout_ms {
+            config.group_session_timeout_ms_max = ms;
+        }
+        if config.group_session_timeout_ms_min > config.group_session_timeout_ms_max {
+            problems.push(format!(
+                "group-min-session-timeout-ms ({}) is larger than group-max-session-timeout-ms ({})",
+                config.group_session_timeout_ms_min, config.group_session_timeout_ms_max
+            ));
+        }
+        if let Some(minutes) = self.offsets_retention_minutes {
+            if minutes == 0 {
+                problems.push("offsets-retention-minutes: must be at least 1".into());
+            }
+            config.offsets_retention_minutes = minutes;
         }
         let mut defaults = Vec::new();
         let mut broker_default = |kafka_name: &str, value: Option<String>| {
