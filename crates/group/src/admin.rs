@@ -10,10 +10,10 @@ use fjord_protocol::messages::{
     ListGroupsRequest, ListGroupsResponse,
 };
 
+use crate::Output;
 use crate::coordinator::GroupCoordinator;
 use crate::error::ErrorCode;
 use crate::group::{Group, GroupState};
-use crate::Output;
 
 /// The type of every group this coordinator keeps (KIP-848 names the classic protocol's
 /// groups "classic").
@@ -29,7 +29,11 @@ const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (
 impl GroupCoordinator {
     /// Handles ListGroups; filters (states from version 4, types from version 5) are
     /// case-insensitive, and an empty filter lets everything through.
-    pub(crate) fn list_groups(&self, version: i16, request: &ListGroupsRequest) -> ListGroupsResponse {
+    pub(crate) fn list_groups(
+        &self,
+        version: i16,
+        request: &ListGroupsRequest,
+    ) -> ListGroupsResponse {
         let states: BTreeSet<String> = request
             .states_filter
             .iter()

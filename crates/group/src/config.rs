@@ -111,7 +111,10 @@ mod tests {
     #[test]
     fn kafka_defaults_are_valid() {
         assert_eq!(GroupConfig::default().validate(), Ok(()));
-        assert_eq!(GroupConfig::default().offsets_retention_ms(), 7 * 24 * 3_600_000);
+        assert_eq!(
+            GroupConfig::default().offsets_retention_ms(),
+            7 * 24 * 3_600_000
+        );
     }
 
     #[test]

@@ -88,7 +88,15 @@ impl GroupCoordinator {
         let mut out = Output::default();
         match request {
             GroupRequest::JoinGroup(request) => {
-                self.join_group(now_ms, id, version, request, client_id, client_host, &mut out);
+                self.join_group(
+                    now_ms,
+                    id,
+                    version,
+                    request,
+                    client_id,
+                    client_host,
+                    &mut out,
+                );
             }
             GroupRequest::SyncGroup(request) => {
                 self.sync_group(now_ms, id, version, request, &mut out);
@@ -99,11 +107,13 @@ impl GroupCoordinator {
             }
             GroupRequest::OffsetCommit(request) => {
                 let response = self.offset_commit(now_ms, version, request, &mut out);
-                out.responses.push((id, ResponseKind::OffsetCommit(response)));
+                out.responses
+                    .push((id, ResponseKind::OffsetCommit(response)));
             }
             GroupRequest::OffsetFetch(request) => {
                 let response = self.offset_fetch(version, request);
-                out.responses.push((id, ResponseKind::OffsetFetch(response)));
+                out.responses
+                    .push((id, ResponseKind::OffsetFetch(response)));
             }
             GroupRequest::ListGroups(request) => {
                 let response = self.list_groups(version, &request);
@@ -116,11 +126,13 @@ impl GroupCoordinator {
             }
             GroupRequest::DeleteGroups(request) => {
                 let response = self.delete_groups(request, &mut out);
-                out.responses.push((id, ResponseKind::DeleteGroups(response)));
+                out.responses
+                    .push((id, ResponseKind::DeleteGroups(response)));
             }
             GroupRequest::OffsetDelete(request) => {
                 let response = self.offset_delete(request, &mut out);
-                out.responses.push((id, ResponseKind::OffsetDelete(response)));
+                out.responses
+                    .push((id, ResponseKind::OffsetDelete(response)));
             }
         }
         #[cfg(debug_assertions)]
@@ -376,6 +388,6 @@ impl GroupCoordinator {
                 Timer::OffsetsExpiry => {}
             }
         }
-        let _ = self.timers.len();
+        self.timers.check_invariants();
     }
 }

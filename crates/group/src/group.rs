@@ -450,7 +450,11 @@ impl Group {
     /// Whether a member with this protocol type and these protocols can join: into an
     /// empty group any non-empty ones, otherwise the group's type and at least one
     /// protocol every member supports.
-    pub(crate) fn supports_protocols(&self, protocol_type: &str, protocols: &[(String, Bytes)]) -> bool {
+    pub(crate) fn supports_protocols(
+        &self,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+    ) -> bool {
         if self.state == GroupState::Empty {
             !protocol_type.is_empty() && !protocols.is_empty()
         } else {
@@ -599,7 +603,11 @@ impl Group {
     /// Panics if the group's bookkeeping disagrees with its members.
     #[cfg(debug_assertions)]
     pub(crate) fn check_invariants(&self) {
-        let awaiting = self.members.values().filter(|m| m.is_awaiting_join()).count();
+        let awaiting = self
+            .members
+            .values()
+            .filter(|m| m.is_awaiting_join())
+            .count();
         assert_eq!(awaiting, self.awaiting_join_count, "group {}", self.id);
         let mut supported: BTreeMap<String, usize> = BTreeMap::new();
         for member in self.members.values() {
@@ -612,9 +620,18 @@ impl Group {
             let member = self.members.get(member_id).expect("static member exists");
             assert_eq!(member.group_instance_id.as_deref(), Some(instance.as_str()));
         }
-        let statics = self.members.values().filter(|m| m.group_instance_id.is_some()).count();
+        let statics = self
+            .members
+            .values()
+            .filter(|m| m.group_instance_id.is_some())
+            .count();
         assert_eq!(statics, self.static_members.len());
-        assert_eq!(self.leader_id.is_some(), !self.members.is_empty(), "group {}", self.id);
+        assert_eq!(
+            self.leader_id.is_some(),
+            !self.members.is_empty(),
+            "group {}",
+            self.id
+        );
         if let Some(leader) = &self.leader_id {
             assert!(self.members.contains_key(leader));
         }
@@ -643,5 +660,80 @@ impl Group {
             GroupState::PreparingRebalance => {}
             GroupState::Dead => panic!("dead group {} kept", self.id),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::tests::member;
+
+    fn named(id: &str, instance: Option<&str>, protocols: &[&str]) -> Member {
+        Member {
+            member_id: id.to_owned(),
+            group_instance_id: instance.map(str::to_owned),
+            ..member(protocols)
+        }
+    }
+
+    #[test]
+    fn the_earliest_joined_member_takes_over_from_a_leaving_leader() {
+        let mut group = Group::new("g".into(), 0);
+        group.add_member(named("a", None, &["range"]), None);
+        group.add_member(named("c", None, &["range"]), None);
+        group.add_member(named("b", None, &["range"]), None);
+        assert_eq!(group.leader_id.as_deref(), Some("a"));
+        group.remove_member("a");
+        assert_eq!(group.leader_id.as_deref(), Some("c"), "joined before b");
+        group.remove_member("c");
+        group.remove_member("b");
+        assert_eq!(group.leader_id, None);
+    }
+
+    #[test]
+    fn a_replaced_static_member_keeps_its_leadership_and_hands_back_its_waiting_requests() {
+        let mut group = Group::new("g".into(), 0);
+        let join = PendingRequest { id: 7, version: 9 };
+        group.add_member(named("old", Some("i"), &["range"]), Some(join));
+        assert_eq!(group.awaiting_join_count(), 1);
+        let (fenced_join, fenced_sync) = group.replace_static_member("i", "old", "new");
+        assert_eq!((fenced_join, fenced_sync), (Some(join), None));
+        assert_eq!(group.awaiting_join_count(), 0);
+        assert_eq!(group.leader_id.as_deref(), Some("new"));
+        assert_eq!(group.static_member_id("i"), Some("new"));
+        assert!(group.has_member("new") && !group.has_member("old"));
+        assert_eq!(
+            group.validate_current_member("old", Some("i")),
+            Some(ErrorCode::FENCED_INSTANCE_ID)
+        );
+        assert_eq!(
+            group.validate_current_member("old", None),
+            Some(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
+        assert_eq!(group.validate_current_member("new", Some("i")), None);
+    }
+
+    #[test]
+    fn only_protocols_every_member_supports_let_a_member_in() {
+        let mut group = Group::new("g".into(), 0);
+        assert!(
+            !group.supports_protocols("consumer", &[]),
+            "an empty group needs some protocol"
+        );
+        assert!(!group.supports_protocols("", &[("range".into(), Bytes::new())]));
+        group.add_member(named("a", None, &["range", "sticky"]), None);
+        group.transition_to(GroupState::PreparingRebalance, 0);
+        group.join_phase = Some(JoinPhase::Normal);
+        group.add_member(named("b", None, &["sticky"]), None);
+        let offer = |names: &[&str]| -> Vec<(String, Bytes)> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), Bytes::new()))
+                .collect()
+        };
+        assert!(group.supports_protocols("consumer", &offer(&["sticky"])));
+        assert!(!group.supports_protocols("consumer", &offer(&["range"])));
+        assert!(!group.supports_protocols("connect", &offer(&["sticky"])));
+        assert_eq!(group.select_protocol().as_deref(), Some("sticky"));
     }
 }

@@ -39,6 +39,37 @@
 //! | a static member replaced its member id in a stable group | GroupMetadataKey | GroupMetadataValue v3 |
 //! | the group became Empty | GroupMetadataKey | GroupMetadataValue v3 without members |
 //! | the group was deleted (DeleteGroups, or empty without offsets at expiry) | GroupMetadataKey | tombstone |
+//!
+//! Replay keeps members, as Kafka does: a group whose last record has members comes back
+//! Stable with them, in their generation, and their sessions start at `finish_replay`.
+//!
+//! # Where Fjord differs from Kafka's classic coordinator
+//!
+//! - Every request is answered. Kafka drops a JoinGroup or SyncGroup that the same member
+//!   replaces with a retry while it waits; here the replaced one gets
+//!   REBALANCE_IN_PROGRESS. A member removed while its SyncGroup waits gets
+//!   UNKNOWN_MEMBER_ID.
+//! - Protocol selection breaks ties (Kafka: hash order) in favour of the first member's
+//!   preference, so that the choice is reproducible.
+//! - A group created by a JoinGroup or OffsetCommit that then failed is not kept.
+//! - Member ids handed out with MEMBER_ID_REQUIRED and not used yet count up to
+//!   `group.max.size` per group, so that they are bounded too.
+//! - A member that rejoins and gets its current generation back at once (no rebalance)
+//!   has its session restarted, as a heartbeat would.
+//! - OffsetCommit v2-v4 retention times are ignored (as in Kafka 4): offsets expire by
+//!   `offsets.retention.minutes` only.
+//! - Strings that could not be stored in a record (over 32767 bytes, which only flexible
+//!   versions can send) are refused: INVALID_GROUP_ID for group ids, INVALID_REQUEST for
+//!   JoinGroup's other strings, UNKNOWN_TOPIC_OR_PARTITION for topic names and
+//!   OFFSET_METADATA_TOO_LARGE for metadata.
+//! - A group metadata record larger than `group_metadata_record_bytes_max` fails the
+//!   rebalance with UNKNOWN_SERVER_ERROR, which is what Kafka answers when its record is
+//!   too large for the log.
+//! - This coordinator owns every group and serves only after the replay, so it never
+//!   answers NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS. It does not know topics:
+//!   answering UNKNOWN_TOPIC_OR_PARTITION for OffsetCommit partitions of topics that do
+//!   not exist is for the broker, as Kafka's request layer does before its coordinator;
+//!   [`GroupCoordinator::delete_offsets_of_topics`] drops the offsets of deleted topics.
 
 mod admin;
 mod config;

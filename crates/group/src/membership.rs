@@ -275,7 +275,9 @@ fn accept_joining_member(group: &Group, member_id: &str, group_max_size: i32) ->
         // Counting the members that have rejoined, rather than all members, lets a
         // lowered group.max.size shed the members that rejoin last.
         GroupState::PreparingRebalance => {
-            group.member(member_id).is_some_and(Member::is_awaiting_join)
+            group
+                .member(member_id)
+                .is_some_and(Member::is_awaiting_join)
                 || group.awaiting_join_count() < max
         }
         GroupState::CompletingRebalance | GroupState::Stable => {
@@ -354,7 +356,8 @@ fn join_current_member(group: &mut Group, ctx: &mut Ctx, args: JoinArgs) {
         }
         return add_member_and_rebalance(group, ctx, member_id, args);
     }
-    if let Some(error) = group.validate_current_member(&member_id, args.group_instance_id.as_deref())
+    if let Some(error) =
+        group.validate_current_member(&member_id, args.group_instance_id.as_deref())
     {
         return fail(ctx, error);
     }
@@ -386,7 +389,10 @@ fn join_current_member(group: &mut Group, ctx: &mut Ctx, args: JoinArgs) {
         GroupState::Stable => {
             ctx.respond(
                 args.id,
-                responses::join(args.version, current_generation(group, &member_id, Vec::new())),
+                responses::join(
+                    args.version,
+                    current_generation(group, &member_id, Vec::new()),
+                ),
             );
             reset_session(group, ctx, &member_id);
         }
@@ -700,8 +706,7 @@ fn sync(group: &mut Group, ctx: &mut Ctx, pending: PendingRequest, request: Sync
             ctx.respond(pending.id, response);
         }
         GroupState::PreparingRebalance => {
-            let response =
-                responses::sync_error(pending.version, ErrorCode::REBALANCE_IN_PROGRESS);
+            let response = responses::sync_error(pending.version, ErrorCode::REBALANCE_IN_PROGRESS);
             ctx.respond(pending.id, response);
         }
         GroupState::CompletingRebalance => {
@@ -933,7 +938,10 @@ pub(crate) fn on_join_deadline(group: &mut Group, ctx: &mut Ctx) {
             remaining_ms,
         }) if group.new_member_added && remaining_ms != 0 => {
             group.new_member_added = false;
-            let next_delay_ms = ctx.config.group_initial_rebalance_delay_ms.min(remaining_ms);
+            let next_delay_ms = ctx
+                .config
+                .group_initial_rebalance_delay_ms
+                .min(remaining_ms);
             group.join_phase = Some(JoinPhase::Initial {
                 delay_ms: next_delay_ms,
                 remaining_ms: remaining_ms.saturating_sub(delay_ms).max(0),

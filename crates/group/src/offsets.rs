@@ -37,7 +37,10 @@ impl Offsets {
     }
 
     pub(crate) fn insert(&mut self, topic: String, partition: i32, value: OffsetCommitValue) {
-        self.topics.entry(topic).or_default().insert(partition, value);
+        self.topics
+            .entry(topic)
+            .or_default()
+            .insert(partition, value);
     }
 
     pub(crate) fn remove(&mut self, topic: &str, partition: i32) -> Option<OffsetCommitValue> {
@@ -115,7 +118,8 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(&request.group_id) else {
             return all(ErrorCode::UNKNOWN_SERVER_ERROR);
         };
-        if let Some(error) = validate_offset_commit(group, generation_id, member_id, group_instance_id)
+        if let Some(error) =
+            validate_offset_commit(group, generation_id, member_id, group_instance_id)
         {
             return all(error);
         }
@@ -169,7 +173,8 @@ impl GroupCoordinator {
                 expire_timestamp_ms: None,
             };
             let key = records::offset_commit_key(&group.id, topic, partition.partition_index);
-            let Ok((key, bytes)) = key.and_then(|key| Ok((key, records::offset_commit_value(&value)?)))
+            let Ok((key, bytes)) =
+                key.and_then(|key| Ok((key, records::offset_commit_value(&value)?)))
             else {
                 return ErrorCode::UNKNOWN_SERVER_ERROR;
             };
@@ -183,14 +188,23 @@ impl GroupCoordinator {
                 .insert(topic.to_owned(), partition.partition_index, value);
             ErrorCode::NONE
         });
-        if created && self.groups.get(&request.group_id).is_some_and(Group::is_unused) {
+        if created
+            && self
+                .groups
+                .get(&request.group_id)
+                .is_some_and(Group::is_unused)
+        {
             self.groups.remove(&request.group_id);
         }
         response
     }
 
     /// Handles OffsetFetch: one group before version 8, several from version 8.
-    pub(crate) fn offset_fetch(&self, version: i16, request: OffsetFetchRequest) -> OffsetFetchResponse {
+    pub(crate) fn offset_fetch(
+        &self,
+        version: i16,
+        request: OffsetFetchRequest,
+    ) -> OffsetFetchResponse {
         if version >= 8 {
             let groups = request
                 .groups
@@ -299,11 +313,12 @@ impl GroupCoordinator {
                 })
                 .collect(),
             None => {
-                let mut topics: Vec<(String, Vec<(i32, Option<&OffsetCommitValue>)>)> =
-                    Vec::new();
+                let mut topics: Vec<(String, Vec<(i32, Option<&OffsetCommitValue>)>)> = Vec::new();
                 for (topic, partition, value) in group.into_iter().flat_map(|g| g.offsets.iter()) {
                     match topics.last_mut() {
-                        Some((last, values)) if last == topic => values.push((partition, Some(value))),
+                        Some((last, values)) if last == topic => {
+                            values.push((partition, Some(value)))
+                        }
                         _ => topics.push((topic.to_owned(), vec![(partition, Some(value))])),
                     }
                 }
@@ -516,7 +531,12 @@ fn expired_offsets(group: &Group, now_ms: i64, retention_ms: i64) -> Vec<(String
         // KIP-211: an empty group's offsets expire a retention period after it became
         // empty (or after their commit, for groups loaded without that time).
         (Some(_), GroupState::Empty) => select(&|_, value| {
-            expired(value, group.state_timestamp_ms.unwrap_or(value.commit_timestamp_ms))
+            expired(
+                value,
+                group
+                    .state_timestamp_ms
+                    .unwrap_or(value.commit_timestamp_ms),
+            )
         }),
         // KIP-496: a stable consumer group loses the offsets of topics it no longer
         // subscribes to, a retention period after their last commit.

@@ -13,9 +13,9 @@
 
 use bytes::{Bytes, BytesMut};
 use fjord_protocol::codec::{
-    read_array_length, read_bytes, read_i16, read_i32, read_i64, read_nullable_string,
-    read_string, read_tagged_field, read_tagged_field_count, write_array_length, write_bytes,
-    write_i16, write_i32, write_i64, write_nullable_string, write_string,
+    read_array_length, read_bytes, read_i16, read_i32, read_i64, read_nullable_string, read_string,
+    read_tagged_field, read_tagged_field_count, write_array_length, write_bytes, write_i16,
+    write_i32, write_i64, write_nullable_string, write_string,
 };
 use fjord_protocol::{DecodeError, EncodeError};
 
@@ -329,11 +329,11 @@ mod tests {
         };
         let bytes = offset_commit_value(&value).unwrap();
         let expected: Vec<u8> = [
-            &[0u8, 3][..],                      // version 3
-            &42i64.to_be_bytes(),               // offset
-            &5i32.to_be_bytes(),                // leaderEpoch
-            &[0, 1, b'm'],                      // metadata
-            &1000i64.to_be_bytes(),             // commitTimestamp
+            &[0u8, 3][..],          // version 3
+            &42i64.to_be_bytes(),   // offset
+            &5i32.to_be_bytes(),    // leaderEpoch
+            &[0, 1, b'm'],          // metadata
+            &1000i64.to_be_bytes(), // commitTimestamp
         ]
         .concat();
         assert_eq!(&bytes[..], &expected[..]);

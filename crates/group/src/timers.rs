@@ -47,6 +47,7 @@ impl Timers {
     }
 
     /// The deadline of `timer`, if armed.
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn get(&self, timer: &Timer) -> Option<i64> {
         self.by_timer.get(timer).copied()
     }
@@ -67,17 +68,21 @@ impl Timers {
         Some(timer)
     }
 
-    /// How many timers are armed.
+    /// Panics if the two indexes disagree.
     #[cfg(debug_assertions)]
-    pub(crate) fn len(&self) -> usize {
-        debug_assert_eq!(self.by_deadline.len(), self.by_timer.len());
-        self.by_timer.len()
+    pub(crate) fn check_invariants(&self) {
+        assert_eq!(self.by_deadline.len(), self.by_timer.len());
+        for (deadline, timer) in &self.by_deadline {
+            assert_eq!(self.by_timer.get(timer), Some(deadline));
+        }
     }
 
     /// Every armed timer.
     #[cfg(debug_assertions)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&Timer, i64)> {
-        self.by_timer.iter().map(|(timer, deadline)| (timer, *deadline))
+        self.by_timer
+            .iter()
+            .map(|(timer, deadline)| (timer, *deadline))
     }
 }
 

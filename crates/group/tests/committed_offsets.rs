@@ -58,13 +58,27 @@ fn a_member_commits_and_fetches_offsets_with_leader_epoch_and_metadata() {
     let mut h = Harness::new(config());
     let (member, generation) = stable_member(&mut h, "g", &["t"]);
     let records = h.log.len();
-    let codes = h.commit_with("g", &member, generation, &[("t", 0, 10), ("t", 1, 20)], Some("m"), COMMIT_V);
+    let codes = h.commit_with(
+        "g",
+        &member,
+        generation,
+        &[("t", 0, 10), ("t", 1, 20)],
+        Some("m"),
+        COMMIT_V,
+    );
     assert_eq!(codes, vec![code::NONE, code::NONE]);
     // One OffsetCommitKey (key version 1) record per partition.
     assert_eq!(h.log.len(), records + 2);
-    assert!(h.log[records..].iter().all(|r| r.key[..2] == [0, 1] && r.value.is_some()));
+    assert!(
+        h.log[records..]
+            .iter()
+            .all(|r| r.key[..2] == [0, 1] && r.value.is_some())
+    );
 
-    assert_eq!(h.fetch("g", &[("t", 0), ("t", 1), ("t", 2), ("u", 0)]), vec![10, 20, -1, -1]);
+    assert_eq!(
+        h.fetch("g", &[("t", 0), ("t", 1), ("t", 2), ("u", 0)]),
+        vec![10, 20, -1, -1]
+    );
     assert_eq!(
         h.fetch_all("g"),
         vec![
@@ -85,15 +99,19 @@ fn offset_fetch_from_version_8_answers_several_groups_at_once() {
     let request = fjord_protocol::messages::OffsetFetchRequest {
         groups: ["a", "b", "missing"]
             .iter()
-            .map(|g| fjord_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup {
-                group_id: (*g).into(),
-                topics: Some(vec![fjord_protocol::messages::offset_fetch_request::OffsetFetchRequestTopics {
-                    name: "t".into(),
-                    partition_indexes: vec![0],
+            .map(
+                |g| fjord_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup {
+                    group_id: (*g).into(),
+                    topics: Some(vec![
+                        fjord_protocol::messages::offset_fetch_request::OffsetFetchRequestTopics {
+                            name: "t".into(),
+                            partition_indexes: vec![0],
+                            ..Default::default()
+                        },
+                    ]),
                     ..Default::default()
-                }]),
-                ..Default::default()
-            })
+                },
+            )
             .collect(),
         ..Default::default()
     };
@@ -104,7 +122,13 @@ fn offset_fetch_from_version_8_answers_several_groups_at_once() {
     let offsets: Vec<_> = response
         .groups
         .iter()
-        .map(|g| (g.group_id.as_str(), g.error_code, g.topics[0].partitions[0].committed_offset))
+        .map(|g| {
+            (
+                g.group_id.as_str(),
+                g.error_code,
+                g.topics[0].partitions[0].committed_offset,
+            )
+        })
         .collect();
     assert_eq!(offsets, vec![("a", 0, 1), ("b", 0, 2), ("missing", 0, -1)]);
 }
@@ -116,11 +140,20 @@ fn a_simple_consumer_commits_to_a_group_without_members_but_not_to_one_with_memb
     assert_eq!(h.fetch("simple", &[("t", 0)]), vec![5]);
     let listed = h.list(&[], &[], 5);
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].group_id.as_str(), listed[0].protocol_type.as_str()), ("simple", ""));
+    assert_eq!(
+        (
+            listed[0].group_id.as_str(),
+            listed[0].protocol_type.as_str()
+        ),
+        ("simple", "")
+    );
     assert_eq!(listed[0].group_state, "Empty");
 
     stable_member(&mut h, "g", &["t"]);
-    assert_eq!(h.commit("g", "", -1, &[("t", 0, 5)]), vec![code::UNKNOWN_MEMBER_ID]);
+    assert_eq!(
+        h.commit("g", "", -1, &[("t", 0, 5)]),
+        vec![code::UNKNOWN_MEMBER_ID]
+    );
     // Version 0 has no generation: it is a simple commit.
     assert_eq!(
         h.commit_with("simple", "", 7, &[("t", 1, 6)], None, 0),
@@ -135,8 +168,14 @@ fn stale_generations_unknown_members_and_rebalances_refuse_commits() {
     let (b, join_b) = h.join_new("g", &["t"]);
     h.advance(0);
     let generation = h.complete_rebalance("g", &[join_a, join_b]);
-    assert_eq!(h.commit("g", &a, generation - 1, &[("t", 0, 1)]), vec![code::ILLEGAL_GENERATION]);
-    assert_eq!(h.commit("g", "stranger", generation, &[("t", 0, 1)]), vec![code::UNKNOWN_MEMBER_ID]);
+    assert_eq!(
+        h.commit("g", &a, generation - 1, &[("t", 0, 1)]),
+        vec![code::ILLEGAL_GENERATION]
+    );
+    assert_eq!(
+        h.commit("g", "stranger", generation, &[("t", 0, 1)]),
+        vec![code::UNKNOWN_MEMBER_ID]
+    );
     assert_eq!(
         h.commit_with("gone", "m", 3, &[("t", 0, 1)], None, 8),
         vec![code::ILLEGAL_GENERATION]
@@ -148,7 +187,10 @@ fn stale_generations_unknown_members_and_rebalances_refuse_commits() {
 
     // PreparingRebalance: members of the current generation still commit their progress.
     let rejoin_a = h.join("g", &a, &[("range", subscription(&["t", "u"]))]);
-    assert_eq!(h.commit("g", &b, generation, &[("t", 0, 2)]), vec![code::NONE]);
+    assert_eq!(
+        h.commit("g", &b, generation, &[("t", 0, 2)]),
+        vec![code::NONE]
+    );
     // CompletingRebalance: the new generation has no assignment yet.
     let rejoin_b = h.join("g", &b, &[("range", subscription(&["t"]))]);
     let new_generation = h.join_response(rejoin_a).generation_id;
@@ -157,7 +199,10 @@ fn stale_generations_unknown_members_and_rebalances_refuse_commits() {
         h.commit("g", &b, new_generation, &[("t", 0, 3)]),
         vec![code::REBALANCE_IN_PROGRESS]
     );
-    assert_eq!(h.commit("g", &b, generation, &[("t", 0, 3)]), vec![code::ILLEGAL_GENERATION]);
+    assert_eq!(
+        h.commit("g", &b, generation, &[("t", 0, 3)]),
+        vec![code::ILLEGAL_GENERATION]
+    );
     assert_eq!(h.fetch("g", &[("t", 0)]), vec![2]);
 }
 
@@ -169,8 +214,18 @@ fn metadata_longer_than_offset_metadata_max_bytes_is_refused_per_partition() {
     });
     let long = "x".repeat(11);
     assert_eq!(
-        h.commit_with("g", "", -1, &[("t", 0, 1), ("t", 1, 1)], Some(&long), COMMIT_V),
-        vec![code::OFFSET_METADATA_TOO_LARGE, code::OFFSET_METADATA_TOO_LARGE]
+        h.commit_with(
+            "g",
+            "",
+            -1,
+            &[("t", 0, 1), ("t", 1, 1)],
+            Some(&long),
+            COMMIT_V
+        ),
+        vec![
+            code::OFFSET_METADATA_TOO_LARGE,
+            code::OFFSET_METADATA_TOO_LARGE
+        ]
     );
     assert_eq!(
         h.commit_with("g", "", -1, &[("t", 0, 1)], Some(&long[..10]), COMMIT_V),
@@ -211,7 +266,10 @@ fn offsets_of_an_empty_group_expire_a_retention_period_after_it_became_empty() {
     h.advance(1_000);
     assert_eq!(h.fetch("g", &[("t", 0)]), vec![-1]);
     // A tombstone for the offset, then one for the group, which is gone.
-    let tombstones: Vec<_> = h.log[records..].iter().map(|r| (r.key[1], r.value.is_none())).collect();
+    let tombstones: Vec<_> = h.log[records..]
+        .iter()
+        .map(|r| (r.key[1], r.value.is_none()))
+        .collect();
     assert_eq!(tombstones, vec![(1, true), (2, true)]);
     assert_eq!(h.state("g"), "Dead");
     assert!(h.list(&[], &[], 5).is_empty());
@@ -245,11 +303,22 @@ fn a_stable_consumer_group_loses_offsets_of_topics_it_no_longer_subscribes_to() 
 fn offset_delete_refuses_topics_a_member_subscribes_to() {
     let mut h = Harness::new(config());
     let (member, generation) = stable_member(&mut h, "g", &["t"]);
-    h.commit("g", &member, generation, &[("t", 0, 1), ("u", 0, 1), ("u", 1, 1)]);
+    h.commit(
+        "g",
+        &member,
+        generation,
+        &[("t", 0, 1), ("u", 0, 1), ("u", 1, 1)],
+    );
     let (error, partitions) = offset_delete(&mut h, "g", &[("t", 0), ("u", 0), ("u", 5)]);
     assert_eq!(error, code::NONE);
-    assert_eq!(partitions, vec![code::GROUP_SUBSCRIBED_TO_TOPIC, code::NONE, code::NONE]);
-    assert_eq!(h.fetch("g", &[("t", 0), ("u", 0), ("u", 1)]), vec![1, -1, 1]);
+    assert_eq!(
+        partitions,
+        vec![code::GROUP_SUBSCRIBED_TO_TOPIC, code::NONE, code::NONE]
+    );
+    assert_eq!(
+        h.fetch("g", &[("t", 0), ("u", 0), ("u", 1)]),
+        vec![1, -1, 1]
+    );
 
     // Once the group is empty, any offset may go.
     h.leave("g", &[(&member, None)]);
@@ -257,8 +326,14 @@ fn offset_delete_refuses_topics_a_member_subscribes_to() {
     assert_eq!((error, partitions), (code::NONE, vec![code::NONE]));
     assert_eq!(h.fetch("g", &[("t", 0)]), vec![-1]);
 
-    assert_eq!(offset_delete(&mut h, "missing", &[("t", 0)]).0, code::GROUP_ID_NOT_FOUND);
-    assert_eq!(offset_delete(&mut h, "", &[("t", 0)]).0, code::INVALID_GROUP_ID);
+    assert_eq!(
+        offset_delete(&mut h, "missing", &[("t", 0)]).0,
+        code::GROUP_ID_NOT_FOUND
+    );
+    assert_eq!(
+        offset_delete(&mut h, "", &[("t", 0)]).0,
+        code::INVALID_GROUP_ID
+    );
 }
 
 #[test]
@@ -271,15 +346,18 @@ fn offset_delete_refuses_groups_of_other_protocols_with_members() {
         protocol_type: "connect".into(),
         ..Default::default()
     };
-    request
-        .protocols
-        .push(fjord_protocol::messages::join_group_request::JoinGroupRequestProtocol {
+    request.protocols.push(
+        fjord_protocol::messages::join_group_request::JoinGroupRequestProtocol {
             name: "default".into(),
             ..Default::default()
-        });
+        },
+    );
     h.send(GroupRequest::JoinGroup(request), 3);
     h.advance(0);
-    assert_eq!(offset_delete(&mut h, "connect", &[("t", 0)]).0, code::NON_EMPTY_GROUP);
+    assert_eq!(
+        offset_delete(&mut h, "connect", &[("t", 0)]).0,
+        code::NON_EMPTY_GROUP
+    );
 }
 
 #[test]
@@ -297,7 +375,10 @@ fn delete_groups_removes_empty_groups_with_their_offsets_and_refuses_others() {
             ("missing".to_owned(), code::GROUP_ID_NOT_FOUND),
         ]
     );
-    let tombstones: Vec<_> = h.log[records..].iter().map(|r| (r.key[1], r.value.is_none())).collect();
+    let tombstones: Vec<_> = h.log[records..]
+        .iter()
+        .map(|r| (r.key[1], r.value.is_none()))
+        .collect();
     assert_eq!(tombstones, vec![(1, true), (1, true), (2, true)]);
     assert_eq!(h.fetch("simple", &[("t", 0)]), vec![-1]);
     assert_eq!(h.state("simple"), "Dead");

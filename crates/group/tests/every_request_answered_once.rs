@@ -241,7 +241,10 @@ fn protocols(choice: usize) -> Vec<JoinGroupRequestProtocol> {
     };
     match choice {
         0 | 3 => vec![protocol("range", &["t0"])],
-        1 => vec![protocol("cooperative-sticky", &["t0", "t1"]), protocol("range", &["t0", "t1"])],
+        1 => vec![
+            protocol("cooperative-sticky", &["t0", "t1"]),
+            protocol("range", &["t0", "t1"]),
+        ],
         _ => vec![protocol("roundrobin", &["t1"])],
     }
 }
@@ -249,13 +252,25 @@ fn protocols(choice: usize) -> Vec<JoinGroupRequestProtocol> {
 fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
     clients.learn(h);
     match action {
-        Action::Join { group, who, instance, protocols: choice, session_ms, rebalance_ms, version } => {
+        Action::Join {
+            group,
+            who,
+            instance,
+            protocols: choice,
+            session_ms,
+            rebalance_ms,
+            version,
+        } => {
             let request = JoinGroupRequest {
                 group_id: GROUPS[group].into(),
                 session_timeout_ms: session_ms,
                 rebalance_timeout_ms: rebalance_ms,
                 member_id: clients.member(&who, group),
-                group_instance_id: if version >= 5 { instance.map(|i| INSTANCES[i].into()) } else { None },
+                group_instance_id: if version >= 5 {
+                    instance.map(|i| INSTANCES[i].into())
+                } else {
+                    None
+                },
                 protocol_type: "consumer".into(),
                 protocols: protocols(choice),
                 ..Default::default()
@@ -263,7 +278,14 @@ fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
             let id = h.send(GroupRequest::JoinGroup(request), version);
             clients.joins.push((id, group));
         }
-        Action::Sync { group, who, instance, generation, assign, version } => {
+        Action::Sync {
+            group,
+            who,
+            instance,
+            generation,
+            assign,
+            version,
+        } => {
             let member_id = clients.member(&who, group);
             let assignments = if assign {
                 clients
@@ -282,19 +304,32 @@ fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
                 group_id: GROUPS[group].into(),
                 generation_id: clients.generation(group, &generation),
                 member_id,
-                group_instance_id: if version >= 3 { instance.map(|i| INSTANCES[i].into()) } else { None },
+                group_instance_id: if version >= 3 {
+                    instance.map(|i| INSTANCES[i].into())
+                } else {
+                    None
+                },
                 assignments,
                 ..Default::default()
             };
             h.send(GroupRequest::SyncGroup(request), version);
         }
-        Action::Heartbeat { group, who, instance, generation } => {
+        Action::Heartbeat {
+            group,
+            who,
+            instance,
+            generation,
+        } => {
             let member_id = clients.member(&who, group);
             let generation = clients.generation(group, &generation);
             let instance = instance.map(|i| INSTANCES[i]);
             h.heartbeat_static(GROUPS[group], &member_id, instance, generation);
         }
-        Action::Leave { group, members, version } => {
+        Action::Leave {
+            group,
+            members,
+            version,
+        } => {
             let members: Vec<MemberIdentity> = members
                 .iter()
                 .map(|(who, instance)| MemberIdentity {
@@ -305,13 +340,22 @@ fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
                 .collect();
             let request = LeaveGroupRequest {
                 group_id: GROUPS[group].into(),
-                member_id: members.first().map(|m| m.member_id.clone()).unwrap_or_default(),
+                member_id: members
+                    .first()
+                    .map(|m| m.member_id.clone())
+                    .unwrap_or_default(),
                 members: if version >= 3 { members } else { Vec::new() },
                 ..Default::default()
             };
             h.send(GroupRequest::LeaveGroup(request), version);
         }
-        Action::Commit { group, who, generation, partitions, version } => {
+        Action::Commit {
+            group,
+            who,
+            generation,
+            partitions,
+            version,
+        } => {
             let topics = partitions
                 .iter()
                 .map(|(topic, partition)| OffsetCommitRequestTopic {
@@ -329,15 +373,27 @@ fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
                 .collect();
             let request = OffsetCommitRequest {
                 group_id: GROUPS[group].into(),
-                generation_id_or_member_epoch: if version >= 1 { clients.generation(group, &generation) } else { -1 },
-                member_id: if version >= 1 { clients.member(&who, group) } else { String::new() },
+                generation_id_or_member_epoch: if version >= 1 {
+                    clients.generation(group, &generation)
+                } else {
+                    -1
+                },
+                member_id: if version >= 1 {
+                    clients.member(&who, group)
+                } else {
+                    String::new()
+                },
                 retention_time_ms: -1,
                 topics,
                 ..Default::default()
             };
             h.send(GroupRequest::OffsetCommit(request), version);
         }
-        Action::Fetch { group, all, version } => {
+        Action::Fetch {
+            group,
+            all,
+            version,
+        } => {
             let request = if version >= 8 {
                 OffsetFetchRequest {
                     groups: vec![OffsetFetchRequestGroup {
@@ -368,8 +424,15 @@ fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
             };
             h.send(GroupRequest::OffsetFetch(request), version);
         }
-        Action::List { version, stable_only } => {
-            let states: &[&str] = if stable_only && version >= 4 { &["Stable"] } else { &[] };
+        Action::List {
+            version,
+            stable_only,
+        } => {
+            let states: &[&str] = if stable_only && version >= 4 {
+                &["Stable"]
+            } else {
+                &[]
+            };
             h.list(states, &[], version);
         }
         Action::Describe { version } => {
@@ -397,7 +460,9 @@ fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
                 .rev()
                 .filter(|(_, g)| *g == group)
                 .find_map(|(id, _)| match h.responses.get(id) {
-                    Some(ResponseKind::JoinGroup(r)) if r.error_code == 0 && r.member_id == member_id => {
+                    Some(ResponseKind::JoinGroup(r))
+                        if r.error_code == 0 && r.member_id == member_id =>
+                    {
                         Some(r.clone())
                     }
                     _ => None,

@@ -22,19 +22,40 @@ fn heartbeats_report_rebalances_generations_and_unknown_members_as_kafka_does() 
 
     // Stable.
     assert_eq!(h.heartbeat("g", &a, generation), code::NONE);
-    assert_eq!(h.heartbeat("g", &a, generation - 1), code::ILLEGAL_GENERATION);
-    assert_eq!(h.heartbeat("g", &a, generation + 1), code::ILLEGAL_GENERATION);
-    assert_eq!(h.heartbeat("g", "stranger", generation), code::UNKNOWN_MEMBER_ID);
-    assert_eq!(h.heartbeat("no-such-group", &a, generation), code::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        h.heartbeat("g", &a, generation - 1),
+        code::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        h.heartbeat("g", &a, generation + 1),
+        code::ILLEGAL_GENERATION
+    );
+    assert_eq!(
+        h.heartbeat("g", "stranger", generation),
+        code::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        h.heartbeat("no-such-group", &a, generation),
+        code::UNKNOWN_MEMBER_ID
+    );
     assert_eq!(h.heartbeat("", &a, generation), code::INVALID_GROUP_ID);
 
     // PreparingRebalance: the generation is still the old one, and members learn they
     // must rejoin.
     let rejoin = h.join("g", &b, &[("range", subscription(&["t", "u"]))]);
-    assert_eq!(h.heartbeat("g", &a, generation), code::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        h.heartbeat("g", &a, generation),
+        code::REBALANCE_IN_PROGRESS
+    );
     // The unknown member check comes before the state.
-    assert_eq!(h.heartbeat("g", "stranger", generation), code::UNKNOWN_MEMBER_ID);
-    assert_eq!(h.heartbeat("g", &a, generation + 1), code::ILLEGAL_GENERATION);
+    assert_eq!(
+        h.heartbeat("g", "stranger", generation),
+        code::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        h.heartbeat("g", &a, generation + 1),
+        code::ILLEGAL_GENERATION
+    );
     assert!(!h.is_answered(rejoin));
 
     // a leaves: b is the only member and has rejoined, so the join phase ends.
@@ -43,7 +64,10 @@ fn heartbeats_report_rebalances_generations_and_unknown_members_as_kafka_does() 
     // Empty: nobody is a member any more.
     h.leave("g", &[(&b, None)]);
     assert_eq!(h.state("g"), "Empty");
-    assert_eq!(h.heartbeat("g", &b, generation + 1), code::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        h.heartbeat("g", &b, generation + 1),
+        code::UNKNOWN_MEMBER_ID
+    );
 }
 
 #[test]

@@ -19,22 +19,38 @@ fn list_groups_filters_by_state_and_type_case_insensitively() {
     let ids = |groups: Vec<fjord_protocol::messages::list_groups_response::ListedGroup>| {
         groups.into_iter().map(|g| g.group_id).collect::<Vec<_>>()
     };
-    assert_eq!(ids(h.list(&[], &[], 5)), vec!["joining", "offsets-only", "stable"]);
+    assert_eq!(
+        ids(h.list(&[], &[], 5)),
+        vec!["joining", "offsets-only", "stable"]
+    );
     assert_eq!(ids(h.list(&["stable"], &[], 4)), vec!["stable"]);
-    assert_eq!(ids(h.list(&["Empty", "PREPARINGREBALANCE"], &[], 5)), vec!["joining", "offsets-only"]);
+    assert_eq!(
+        ids(h.list(&["Empty", "PREPARINGREBALANCE"], &[], 5)),
+        vec!["joining", "offsets-only"]
+    );
     assert_eq!(ids(h.list(&[], &["Classic"], 5)).len(), 3);
-    assert!(h.list(&[], &["consumer"], 5).is_empty(), "no KIP-848 groups here");
+    assert!(
+        h.list(&[], &["consumer"], 5).is_empty(),
+        "no KIP-848 groups here"
+    );
     assert!(h.list(&["Stable"], &["share"], 5).is_empty());
 
     let groups = h.list(&[], &[], 5);
     let stable = groups.iter().find(|g| g.group_id == "stable").unwrap();
     assert_eq!(
-        (stable.protocol_type.as_str(), stable.group_state.as_str(), stable.group_type.as_str()),
+        (
+            stable.protocol_type.as_str(),
+            stable.group_state.as_str(),
+            stable.group_type.as_str()
+        ),
         ("consumer", "Stable", "classic")
     );
     // Before version 4 there is no state to report.
     let old = h.list(&[], &[], 3);
-    assert!(old.iter().all(|g| g.group_state.is_empty() && g.group_type.is_empty()));
+    assert!(
+        old.iter()
+            .all(|g| g.group_state.is_empty() && g.group_type.is_empty())
+    );
 }
 
 #[test]
@@ -63,13 +79,23 @@ fn describe_groups_shows_members_with_their_clients_metadata_and_assignments() {
     let group = &described.groups[0];
     assert_eq!(group.error_code, code::NONE);
     assert_eq!(
-        (group.group_state.as_str(), group.protocol_type.as_str(), group.protocol_data.as_str()),
+        (
+            group.group_state.as_str(),
+            group.protocol_type.as_str(),
+            group.protocol_data.as_str()
+        ),
         ("Stable", "consumer", "range")
     );
-    assert_eq!(group.authorized_operations, (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11));
+    assert_eq!(
+        group.authorized_operations,
+        (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11)
+    );
     let described_member = &group.members[0];
     assert_eq!(described_member.member_id, member);
-    assert_eq!(described_member.group_instance_id.as_deref(), Some("instance-1"));
+    assert_eq!(
+        described_member.group_instance_id.as_deref(),
+        Some("instance-1")
+    );
     assert_eq!(described_member.client_id, "billing");
     assert_eq!(described_member.client_host, "/10.0.0.7");
     assert_eq!(described_member.member_metadata, metadata);
@@ -77,7 +103,11 @@ fn describe_groups_shows_members_with_their_clients_metadata_and_assignments() {
 
     let missing = &described.groups[1];
     assert_eq!(
-        (missing.error_code, missing.group_id.as_str(), missing.group_state.as_str()),
+        (
+            missing.error_code,
+            missing.group_id.as_str(),
+            missing.group_state.as_str()
+        ),
         (code::NONE, "nobody", "Dead")
     );
     assert!(missing.members.is_empty());
@@ -109,11 +139,13 @@ fn join_request(
         member_id: member_id.into(),
         group_instance_id: instance.map(Into::into),
         protocol_type: "consumer".into(),
-        protocols: vec![fjord_protocol::messages::join_group_request::JoinGroupRequestProtocol {
-            name: "range".into(),
-            metadata,
-            ..Default::default()
-        }],
+        protocols: vec![
+            fjord_protocol::messages::join_group_request::JoinGroupRequestProtocol {
+                name: "range".into(),
+                metadata,
+                ..Default::default()
+            },
+        ],
         ..Default::default()
     }
 }

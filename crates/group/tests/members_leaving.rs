@@ -27,7 +27,10 @@ fn a_member_that_stops_heartbeating_is_removed_and_the_others_rebalance_into_a_n
     }
     h.advance(1_000); // 10 s after b's last sign of life
     assert_eq!(h.state("g"), "PreparingRebalance");
-    assert_eq!(h.heartbeat("g", &a, generation), code::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        h.heartbeat("g", &a, generation),
+        code::REBALANCE_IN_PROGRESS
+    );
     assert_eq!(h.heartbeat("g", &b, generation), code::UNKNOWN_MEMBER_ID);
 
     // The only member left rejoins: the join phase ends at once.
@@ -51,13 +54,22 @@ fn leave_group_rebalances_the_remaining_members() {
     assert_eq!(response.error_code, code::NONE);
     let codes: Vec<_> = response.members.iter().map(|m| m.error_code).collect();
     assert_eq!(codes, vec![code::NONE, code::UNKNOWN_MEMBER_ID]);
-    assert_eq!(h.heartbeat("g", &a, generation), code::REBALANCE_IN_PROGRESS);
-    assert_eq!(h.heartbeat("g", &c, generation), code::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        h.heartbeat("g", &a, generation),
+        code::REBALANCE_IN_PROGRESS
+    );
+    assert_eq!(
+        h.heartbeat("g", &c, generation),
+        code::REBALANCE_IN_PROGRESS
+    );
 
     let rejoin_a = h.join("g", &a, &[("range", subscription(&["t"]))]);
     assert!(!h.is_answered(rejoin_a), "c has not rejoined yet");
     let rejoin_c = h.join("g", &c, &[("range", subscription(&["t"]))]);
-    assert_eq!(h.complete_rebalance("g", &[rejoin_a, rejoin_c]), generation + 1);
+    assert_eq!(
+        h.complete_rebalance("g", &[rejoin_a, rejoin_c]),
+        generation + 1
+    );
     assert_eq!(h.join_response(rejoin_a).members.len(), 2);
 }
 
@@ -65,7 +77,10 @@ fn leave_group_rebalances_the_remaining_members() {
 fn leave_group_before_version_3_reports_the_members_error_at_the_top() {
     let mut h = Harness::new(config());
     let (a, _, _) = stable_pair(&mut h);
-    for (member, expected) in [("stranger", code::UNKNOWN_MEMBER_ID), (a.as_str(), code::NONE)] {
+    for (member, expected) in [
+        ("stranger", code::UNKNOWN_MEMBER_ID),
+        (a.as_str(), code::NONE),
+    ] {
         let request = fjord_protocol::messages::LeaveGroupRequest {
             group_id: "g".into(),
             member_id: member.into(),
@@ -110,8 +125,14 @@ fn members_that_do_not_rejoin_within_the_rebalance_timeout_are_removed() {
     let rejoin = h.join("g", &a, &[("range", subscription(&["t", "u"]))]);
     for _ in 0..9 {
         h.advance(3_000);
-        assert_eq!(h.heartbeat("g", &b, generation), code::REBALANCE_IN_PROGRESS);
-        assert!(!h.is_answered(rejoin), "a waits, and does not expire while it waits");
+        assert_eq!(
+            h.heartbeat("g", &b, generation),
+            code::REBALANCE_IN_PROGRESS
+        );
+        assert!(
+            !h.is_answered(rejoin),
+            "a waits, and does not expire while it waits"
+        );
     }
     h.advance(3_000); // 30 s: the rebalance timeout
     let response = h.join_response(rejoin);
@@ -129,7 +150,12 @@ fn a_member_that_never_sends_sync_group_is_removed_after_the_rebalance_timeout()
     h.advance(0);
     let generation = h.join_response(join_a).generation_id;
     let _ = h.join_response(join_b);
-    let sync = h.sync("g", &a, generation, &[(&a, assignment_of(&a)), (&b, assignment_of(&b))]);
+    let sync = h.sync(
+        "g",
+        &a,
+        generation,
+        &[(&a, assignment_of(&a)), (&b, assignment_of(&b))],
+    );
     assert_eq!(h.sync_response(sync).error_code, code::NONE);
     // b heartbeats (so its session lives) but never asks for its assignment.
     for _ in 0..9 {
@@ -139,7 +165,10 @@ fn a_member_that_never_sends_sync_group_is_removed_after_the_rebalance_timeout()
     }
     h.advance(3_000);
     assert_eq!(h.heartbeat("g", &b, generation), code::UNKNOWN_MEMBER_ID);
-    assert_eq!(h.heartbeat("g", &a, generation), code::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        h.heartbeat("g", &a, generation),
+        code::REBALANCE_IN_PROGRESS
+    );
 }
 
 #[test]

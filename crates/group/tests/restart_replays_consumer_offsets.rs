@@ -25,18 +25,29 @@ fn history(h: &mut Harness) -> (String, String, i32) {
     let static_member = h.join_response(static_join).member_id;
     let generation = h.complete_rebalance("g", &[static_join, dynamic_join]);
     h.commit("g", &dynamic, generation, &[("t", 0, 100), ("t", 1, 200)]);
-    h.commit_with("g", &static_member, generation, &[("u", 0, 5)], Some("meta"), COMMIT_V);
+    h.commit_with(
+        "g",
+        &static_member,
+        generation,
+        &[("u", 0, 5)],
+        Some("meta"),
+        COMMIT_V,
+    );
     h.commit("g", &dynamic, generation, &[("t", 0, 101)]);
 
     h.commit("simple", "", -1, &[("t", 0, 1), ("t", 1, 2), ("x", 0, 3)]);
     let request = fjord_protocol::messages::OffsetDeleteRequest {
         group_id: "simple".into(),
-        topics: vec![fjord_protocol::messages::offset_delete_request::OffsetDeleteRequestTopic {
-            name: "x".into(),
-            partitions: vec![fjord_protocol::messages::offset_delete_request::OffsetDeleteRequestPartition {
-                partition_index: 0,
-            }],
-        }],
+        topics: vec![
+            fjord_protocol::messages::offset_delete_request::OffsetDeleteRequestTopic {
+                name: "x".into(),
+                partitions: vec![
+                    fjord_protocol::messages::offset_delete_request::OffsetDeleteRequestPartition {
+                        partition_index: 0,
+                    },
+                ],
+            },
+        ],
     };
     h.send(fjord_group::GroupRequest::OffsetDelete(request), 0);
 
@@ -82,8 +93,16 @@ fn records_replayed_into_a_fresh_coordinator_give_the_same_offsets_and_groups() 
     );
     assert_eq!(listed(&mut after), groups);
     for group in ["g", "simple", "emptied"] {
-        assert_eq!(after.fetch_all(group), before.fetch_all(group), "offsets of {group}");
-        assert_eq!(after.describe(&[group], 5), before.describe(&[group], 5), "group {group}");
+        assert_eq!(
+            after.fetch_all(group),
+            before.fetch_all(group),
+            "offsets of {group}"
+        );
+        assert_eq!(
+            after.describe(&[group], 5),
+            before.describe(&[group], 5),
+            "group {group}"
+        );
     }
     assert_eq!(
         after.fetch_all("g"),
@@ -109,7 +128,10 @@ fn reloaded_members_carry_on_in_their_generation_or_time_out() {
         after.heartbeat_static("g", &static_member, Some("i-1"), generation),
         code::NONE
     );
-    assert_eq!(after.commit("g", &dynamic, generation, &[("t", 0, 102)]), vec![code::NONE]);
+    assert_eq!(
+        after.commit("g", &dynamic, generation, &[("t", 0, 102)]),
+        vec![code::NONE]
+    );
     // The dynamic member committed (which counts as a sign of life) but then fell silent.
     after.advance(9_000);
     assert_eq!(
@@ -121,7 +143,10 @@ fn reloaded_members_carry_on_in_their_generation_or_time_out() {
         after.heartbeat_static("g", &static_member, Some("i-1"), generation),
         code::REBALANCE_IN_PROGRESS
     );
-    assert_eq!(after.heartbeat("g", &dynamic, generation), code::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        after.heartbeat("g", &dynamic, generation),
+        code::UNKNOWN_MEMBER_ID
+    );
     let rejoin = after.join_with(
         "g",
         &static_member,
@@ -150,7 +175,10 @@ fn a_restarted_coordinator_does_not_hand_out_the_previous_runs_member_ids() {
         })
         .collect();
     assert!(old_ids.contains(&dynamic));
-    assert!(!old_ids.contains(&new_id), "{new_id} was handed out before the restart");
+    assert!(
+        !old_ids.contains(&new_id),
+        "{new_id} was handed out before the restart"
+    );
 }
 
 #[test]
@@ -171,5 +199,8 @@ fn replay_refuses_foreign_records_and_comes_before_serving() {
         coordinator.replay(&[0, 2, 0, 1, b'g'], None),
         Err(ReplayError::AfterStart)
     );
-    assert!(coordinator.next_deadline_ms().is_some(), "offset expiry is scheduled");
+    assert!(
+        coordinator.next_deadline_ms().is_some(),
+        "offset expiry is scheduled"
+    );
 }

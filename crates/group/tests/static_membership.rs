@@ -27,7 +27,10 @@ fn stable_group(h: &mut Harness) -> (String, String, i32) {
     let (b, join_b) = h.join_new("g", &["t"]);
     h.advance(0);
     let a = h.join_response(join_a).member_id;
-    assert!(a.starts_with("i-a-"), "static member ids start with the instance id: {a}");
+    assert!(
+        a.starts_with("i-a-"),
+        "static member ids start with the instance id: {a}"
+    );
     let generation = h.complete_rebalance("g", &[join_a, join_b]);
     (a, b, generation)
 }
@@ -57,12 +60,18 @@ fn a_restarted_static_member_takes_over_without_a_rebalance_and_its_old_id_is_fe
         h.heartbeat_static("g", &old_a, Some("i-a"), generation),
         code::FENCED_INSTANCE_ID
     );
-    assert_eq!(h.heartbeat("g", &old_a, generation), code::UNKNOWN_MEMBER_ID);
+    assert_eq!(
+        h.heartbeat("g", &old_a, generation),
+        code::UNKNOWN_MEMBER_ID
+    );
     let stale = join_static(&mut h, &old_a, "i-a", JOIN_V);
     assert_eq!(h.join_response(stale).error_code, code::FENCED_INSTANCE_ID);
     let sync = h.sync_static("g", &new_a, "i-a", generation);
     assert_eq!(h.sync_response(sync).assignment, assignment_of(&old_a));
-    assert_eq!(h.heartbeat_static("g", &new_a, Some("i-a"), generation), code::NONE);
+    assert_eq!(
+        h.heartbeat_static("g", &new_a, Some("i-a"), generation),
+        code::NONE
+    );
     assert_eq!(h.heartbeat("g", &b, generation), code::NONE, "no rebalance");
 }
 
@@ -90,11 +99,17 @@ fn a_static_member_rejoining_while_the_leader_assigns_restarts_the_rebalance() {
     let waiting = h.sync_static("g", &old_a, "i-a", generation);
 
     let rejoin = join_static(&mut h, "", "i-a", JOIN_V);
-    assert_eq!(h.sync_response(waiting).error_code, code::FENCED_INSTANCE_ID);
+    assert_eq!(
+        h.sync_response(waiting).error_code,
+        code::FENCED_INSTANCE_ID
+    );
     assert_eq!(h.state("g"), "PreparingRebalance");
     assert!(!h.is_answered(rejoin));
     let rejoin_b = h.join("g", &b, &[("range", subscription(&["t"]))]);
-    assert_eq!(h.complete_rebalance("g", &[rejoin_b, rejoin]), generation + 1);
+    assert_eq!(
+        h.complete_rebalance("g", &[rejoin_b, rejoin]),
+        generation + 1
+    );
 }
 
 #[test]
@@ -118,7 +133,10 @@ fn static_members_leave_by_session_timeout_not_by_missing_a_rebalance() {
         assert_eq!(h.heartbeat("g", &b, generation + 1), code::NONE);
     }
     h.advance(1_000); // 10 s after the end of the join phase restarted every session
-    assert_eq!(h.heartbeat("g", &b, generation + 1), code::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        h.heartbeat("g", &b, generation + 1),
+        code::REBALANCE_IN_PROGRESS
+    );
     assert_eq!(
         h.heartbeat_static("g", &a, Some("i-a"), generation + 1),
         code::UNKNOWN_MEMBER_ID
@@ -132,8 +150,14 @@ fn an_administrator_removes_static_members_by_instance_id() {
     let response = h.leave("g", &[("", Some("i-a")), ("", Some("i-unknown"))]);
     let codes: Vec<_> = response.members.iter().map(|m| m.error_code).collect();
     assert_eq!(codes, vec![code::NONE, code::UNKNOWN_MEMBER_ID]);
-    assert_eq!(h.heartbeat_static("g", &a, Some("i-a"), generation), code::UNKNOWN_MEMBER_ID);
-    assert_eq!(h.heartbeat("g", &b, generation), code::REBALANCE_IN_PROGRESS);
+    assert_eq!(
+        h.heartbeat_static("g", &a, Some("i-a"), generation),
+        code::UNKNOWN_MEMBER_ID
+    );
+    assert_eq!(
+        h.heartbeat("g", &b, generation),
+        code::REBALANCE_IN_PROGRESS
+    );
     // A member id that does not hold the instance id is fenced, not removed.
     let rejoin = join_static(&mut h, "", "i-a", JOIN_V);
     let rejoin_b = h.join("g", &b, &[("range", subscription(&["t"]))]);

@@ -12,12 +12,12 @@ use fjord_protocol::Message as _;
 use fjord_protocol::ResponseKind;
 use fjord_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use fjord_protocol::messages::leave_group_request::MemberIdentity;
+use fjord_protocol::messages::list_groups_response::ListedGroup;
 use fjord_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use fjord_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use fjord_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
-use fjord_protocol::messages::list_groups_response::ListedGroup;
 use fjord_protocol::messages::*;
 
 /// The latest version of each API that tests use by default.
@@ -83,9 +83,9 @@ impl Harness {
         let id = self.next_id;
         let api = api_name(&request);
         self.versions.insert(id, (version, api));
-        let out = self
-            .coordinator
-            .handle(self.now_ms, id, request, version, client_id, client_host);
+        let out =
+            self.coordinator
+                .handle(self.now_ms, id, request, version, client_id, client_host);
         self.apply(out);
         id
     }
@@ -497,7 +497,12 @@ impl Harness {
             }
         }
         syncs.push(self.sync(group, &leader, generation, &assignments));
-        for (sync, response) in syncs.iter().zip(responses.iter().filter(|r| r.member_id != leader).chain(std::iter::once(leader_response))) {
+        for (sync, response) in syncs.iter().zip(
+            responses
+                .iter()
+                .filter(|r| r.member_id != leader)
+                .chain(std::iter::once(leader_response)),
+        ) {
             let sync = self.sync_response(*sync);
             assert_eq!(sync.error_code, 0);
             assert_eq!(sync.assignment, assignment_of(&response.member_id));
