@@ -36,12 +36,19 @@ const COMMANDS_QUEUED_MAX: usize = 1024;
 /// Bytes read per step while replaying `__consumer_offsets`.
 const REPLAY_READ_BYTES: usize = 1 << 20;
 
-struct Command {
-    request: GroupRequest,
-    version: i16,
-    client_id: String,
-    client_host: String,
-    reply: oneshot::Sender<ResponseKind>,
+// Requests are by far the common case; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+enum Command {
+    /// A client's request and where to send its answer.
+    Request {
+        request: GroupRequest,
+        version: i16,
+        client_id: String,
+        client_host: String,
+        reply: oneshot::Sender<ResponseKind>,
+    },
+    /// Topics were deleted: their committed offsets go too, as in Kafka.
+    TopicsDeleted(Vec<String>),
 }
 
 /// A handle on the running coordinator.
@@ -178,12 +185,15 @@ async fn run(
             None => Duration::from_secs(3600),
         };
         let output = tokio::select! {
-            command = commands.recv() => {
-                let Some(command) = command else { return };
-                next_id += 1;
-                waiting.insert(next_id, command.reply);
-                coordinator.handle(now_ms(), next_id, command.request, command.version, &command.client_id, &command.client_host)
-            }
+            command = commands.recv() => match command {
+                None => return,
+                Some(Command::Request { request, version, client_id, client_host, reply }) => {
+                    next_id += 1;
+                    waiting.insert(next_id, reply);
+                    coordinator.handle(now_ms(), next_id, request, version, &client_id, &client_host)
+                }
+                Some(Command::TopicsDeleted(topics)) => coordinator.delete_offsets_of_topics(now_ms(), &topics),
+            },
             _ = tokio::time::sleep(sleep) => coordinator.tick(now_ms()),
         };
         deliver(output, &partitions, &mut waiting).await;
@@ -267,6 +277,13 @@ async fn append(partition: &Partition, records: &[GroupRecord]) -> Result<i64, S
 }
 
 impl Broker {
+    /// Tells a running coordinator that topics are gone, so their offsets go too.
+    pub(crate) async fn forget_topics_in_groups(&self, topics: Vec<String>) {
+        if let Some(groups) = self.groups.get() {
+            let _ = groups.commands.send(Command::TopicsDeleted(topics)).await;
+        }
+    }
+
     /// The group coordinator, started on first use.
     pub(crate) async fn groups(self: &Arc<Self>) -> Result<&Groups, String> {
         self.groups.get_or_try_init(|| Groups::start(self)).await
@@ -288,7 +305,7 @@ pub(crate) async fn submit(
         }
     };
     let (reply, answer) = oneshot::channel();
-    let command = Command {
+    let command = Command::Request {
         request,
         version: context.version(),
         client_id: context.header.client_id.clone().unwrap_or_default(),

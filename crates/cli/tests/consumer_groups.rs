@@ -258,3 +258,28 @@ fn kcat_balanced_consumer_reads_a_topic() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn deleting_a_topic_deletes_its_committed_offsets() {
+    use rdkafka::{Offset, TopicPartitionList};
+    let broker = broker();
+    let bootstrap = broker.bootstrap();
+    topic_with(&bootstrap, "short-lived", 100);
+    let consumer = member(&bootstrap, "auditors");
+    let mut offsets = TopicPartitionList::new();
+    offsets.add_partition_offset("short-lived", 0, Offset::Offset(7)).unwrap();
+    consumer.commit(&offsets, CommitMode::Sync).unwrap();
+    let committed = consumer.committed_offsets(offsets.clone(), Duration::from_secs(30)).unwrap();
+    assert_eq!(committed.find_partition("short-lived", 0).unwrap().offset(), Offset::Offset(7));
+
+    fjord_testkit::clients::delete_topic(&bootstrap, "short-lived").unwrap();
+    let started = Instant::now();
+    loop {
+        let committed = consumer.committed_offsets(offsets.clone(), Duration::from_secs(30)).unwrap();
+        if committed.find_partition("short-lived", 0).unwrap().offset() == Offset::Invalid {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the committed offset outlived its topic");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -29,6 +29,7 @@ pub(crate) async fn handle(
             .collect()
     };
     let mut responses = Vec::with_capacity(wanted.len());
+    let mut deleted = Vec::new();
     for (name, topic_id) in wanted {
         let resolved = match &name {
             Some(name) => Some(name.clone()),
@@ -45,12 +46,15 @@ pub(crate) async fn handle(
             )),
         };
         responses.push(match result {
-            Ok((resolved, id)) => DeletableTopicResult {
-                name: Some(resolved),
-                topic_id: if version >= 6 { id } else { Uuid::ZERO },
-                error_code: ErrorCode::NONE.code(),
-                ..Default::default()
-            },
+            Ok((resolved, id)) => {
+                deleted.push(resolved.clone());
+                DeletableTopicResult {
+                    name: Some(resolved),
+                    topic_id: if version >= 6 { id } else { Uuid::ZERO },
+                    error_code: ErrorCode::NONE.code(),
+                    ..Default::default()
+                }
+            }
             Err(error) => DeletableTopicResult {
                 name: name.clone(),
                 topic_id: if version >= 6 { topic_id } else { Uuid::ZERO },
@@ -63,6 +67,9 @@ pub(crate) async fn handle(
                 ..Default::default()
             },
         });
+    }
+    if !deleted.is_empty() {
+        broker.forget_topics_in_groups(deleted).await;
     }
     DeleteTopicsResponse {
         responses,
