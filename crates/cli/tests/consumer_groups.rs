@@ -70,8 +70,11 @@ fn poll_until(
             ids.iter().map(Vec::len).collect::<Vec<_>>()
         );
         for (i, consumer) in consumers.iter().enumerate() {
-            if let Some(message) = consumer.poll(Duration::from_millis(20)) {
+            // Drain what is ready, then wait briefly, so idle members cost little.
+            let mut timeout = Duration::from_millis(10);
+            while let Some(message) = consumer.poll(timeout) {
                 ids[i].push(NUMBERED.check(&received(&message.unwrap())));
+                timeout = Duration::ZERO;
             }
         }
     }
@@ -267,19 +270,31 @@ fn deleting_a_topic_deletes_its_committed_offsets() {
     topic_with(&bootstrap, "short-lived", 100);
     let consumer = member(&bootstrap, "auditors");
     let mut offsets = TopicPartitionList::new();
-    offsets.add_partition_offset("short-lived", 0, Offset::Offset(7)).unwrap();
+    offsets
+        .add_partition_offset("short-lived", 0, Offset::Offset(7))
+        .unwrap();
     consumer.commit(&offsets, CommitMode::Sync).unwrap();
-    let committed = consumer.committed_offsets(offsets.clone(), Duration::from_secs(30)).unwrap();
-    assert_eq!(committed.find_partition("short-lived", 0).unwrap().offset(), Offset::Offset(7));
+    let committed = consumer
+        .committed_offsets(offsets.clone(), Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(
+        committed.find_partition("short-lived", 0).unwrap().offset(),
+        Offset::Offset(7)
+    );
 
     fjord_testkit::clients::delete_topic(&bootstrap, "short-lived").unwrap();
     let started = Instant::now();
     loop {
-        let committed = consumer.committed_offsets(offsets.clone(), Duration::from_secs(30)).unwrap();
+        let committed = consumer
+            .committed_offsets(offsets.clone(), Duration::from_secs(30))
+            .unwrap();
         if committed.find_partition("short-lived", 0).unwrap().offset() == Offset::Invalid {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the committed offset outlived its topic");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the committed offset outlived its topic"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
