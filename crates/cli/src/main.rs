@@ -1,6 +1,13 @@
-//! `fjord`: the broker (`fjord serve`) and, later, a client for any Kafka-compatible
-//! cluster. The binary is thin: it parses arguments and settings and calls the crates.
+//! `fjord`: the broker (`fjord serve`) and a client for any Kafka-compatible cluster
+//! (`fjord group ...`). The binary is thin: it parses arguments and settings and calls
+//! the crates, or the small protocol client in [`client`].
 
+mod client;
+mod datetime;
+mod exit;
+mod group;
+mod options;
+mod output;
 mod serve;
 mod settings;
 
@@ -14,6 +21,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once and kept for the life of the process: the size of a variant is no cost.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a broker.
@@ -27,18 +36,44 @@ enum Command {
     ///   FJORD_NUM_PARTITIONS=6 fjord serve --config fjord.toml
     #[command(verbatim_doc_comment)]
     Serve(serve::ServeArgs),
+
+    /// Manage the consumer groups of any Kafka-compatible cluster.
+    ///
+    /// The brokers come from --brokers, else FJORD_BROKERS, else 127.0.0.1:9092.
+    ///
+    /// Examples:
+    ///   fjord group list
+    ///   fjord group describe billing
+    ///   fjord group reset-offsets billing --topic orders --to-earliest --dry-run
+    ///   fjord group delete billing
+    ///   FJORD_BROKERS=kafka-1:9092,kafka-2:9092 fjord group list --format json
+    #[command(verbatim_doc_comment, after_help = exit::HELP)]
+    Group(group::GroupArgs),
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // --help and --version come this way too, and are no errors.
+            let code = if error.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::SUCCESS
+            };
+            return std::process::ExitCode::from(code);
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Group(args) => group::run(args),
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(()) => std::process::ExitCode::from(exit::SUCCESS),
         Err(error) => {
             eprintln!("fjord: {error:#}");
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(exit::code_of(&error))
         }
     }
 }

@@ -44,7 +44,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Variables read by `fjord` itself rather than by a setting.
-const OTHER_VARIABLES: &[&str] = &["FJORD_LOG"];
+const OTHER_VARIABLES: &[&str] = &["FJORD_LOG", "FJORD_BROKERS"];
 
 /// Refuses to start on a `FJORD_*` variable that names no setting: a misspelt variable
 /// would otherwise be ignored without a word.
