@@ -113,11 +113,30 @@ fn queue_members_share_the_partitions_and_read_each_message_once() {
     let broker = broker();
     let bootstrap = broker.bootstrap();
     let count = 50_000;
-    topic_with(&bootstrap, "jobs", count);
+    create_topic(&bootstrap, "jobs", PARTITIONS, &[]);
     let members: Vec<BaseConsumer> = (0..3).map(|_| member(&bootstrap, "workers")).collect();
     for consumer in &members {
         consumer.subscribe(&["jobs"]).unwrap();
     }
+    // Steady state first: two partitions each, before any message exists.
+    let started = Instant::now();
+    loop {
+        for consumer in &members {
+            consumer.poll(Duration::from_millis(20));
+        }
+        let counts: Vec<usize> = members
+            .iter()
+            .map(|c| c.assignment().map(|a| a.count()).unwrap_or(0))
+            .collect();
+        if counts == [2, 2, 2] {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the group never settled: {counts:?}"
+        );
+    }
+    produce_numbered(&producer_config(&bootstrap), "jobs", &NUMBERED, 0..count);
     let refs: Vec<&BaseConsumer> = members.iter().collect();
     let ids = poll_until(&refs, |ids| {
         ids.iter().map(Vec::len).sum::<usize>() as u64 >= count
@@ -130,10 +149,12 @@ fn queue_members_share_the_partitions_and_read_each_message_once() {
         "each message read once across the group"
     );
     assert_eq!(unique, (0..count).collect());
-    // Steady state: two partitions each.
+    for (i, read) in ids.iter().enumerate() {
+        assert!(!read.is_empty(), "member {i} shared the work");
+    }
     for (i, consumer) in members.iter().enumerate() {
         let assigned = consumer.assignment().unwrap().count();
-        assert_eq!(assigned, 2, "member {i} has {assigned} partitions");
+        assert_eq!(assigned, 2, "member {i} still has two partitions");
     }
 }
 
