@@ -72,6 +72,7 @@
 //!   [`GroupCoordinator::delete_offsets_of_topics`] drops the offsets of deleted topics.
 
 mod admin;
+pub mod assignor;
 mod config;
 mod coordinator;
 mod error;
