@@ -77,6 +77,8 @@ enum CloseReason {
     UnknownApiKey(i16),
     #[error("{api:?} v{version} is not supported")]
     UnsupportedVersion { api: ApiKey, version: i16 },
+    #[error("{0:?} is listed as supported but has no handler")]
+    Unrouted(ApiKey),
     #[error("undecodable {api:?} v{version} request: {error}")]
     BadBody {
         api: ApiKey,
@@ -207,6 +209,7 @@ async fn handle_request(
             encode_frame(correlation_id, version, &response, peer).map(Pending::Ready)
         }
         Outcome::NoResponse => None,
+        Outcome::Unrouted => return Err(ReadError::Close(CloseReason::Unrouted(api))),
         Outcome::Later(response) => Some(Pending::Task(tokio::spawn(async move {
             encode_frame(correlation_id, version, &response.await, peer)
         }))),

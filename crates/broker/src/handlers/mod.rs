@@ -111,6 +111,8 @@ pub(crate) enum Outcome {
     /// The request's effects are applied; its answer waits for something that must not
     /// hold up the next request of the connection (an fsync, a fetch's long poll).
     Later(Deferred),
+    /// No handler: a bug. The connection closes rather than leave the client waiting.
+    Unrouted,
 }
 
 /// Routes a decoded request to its handler. The network layer awaits this for each request
@@ -170,7 +172,7 @@ pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> 
             // The network layer only decodes what `SUPPORTED` lists, so this is a bug: a
             // table entry without a route. Closing is safer than a wrong answer.
             tracing::error!(api = ?other.api_key(), "no handler for a supported API");
-            Outcome::NoResponse
+            Outcome::Unrouted
         }
     }
 }
