@@ -89,9 +89,12 @@ pub(crate) fn log_config(config: &TopicConfig) -> LogConfig {
         segment_bytes: config.segment_bytes,
         segment_ms: config.segment_ms,
         segment_index_bytes: config.segment_index_bytes,
-        retention_ms: config.retention_ms,
+        // Only `delete` deletes by age or size; a compact-only topic (such as
+        // __consumer_offsets) keeps every segment, as in Kafka.
+        retention_ms: config.retention_ms.filter(|_| config.cleanup_policy.delete),
         retention_bytes: config
             .retention_bytes
+            .filter(|_| config.cleanup_policy.delete)
             .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
         index_interval_bytes: u64::from(config.index_interval_bytes),
         max_message_bytes: u64::from(config.max_message_bytes),
@@ -506,4 +509,43 @@ fn read_partition_metadata(dir: &Path) -> Option<Uuid> {
 
 fn hex(id: &Uuid) -> String {
     id.0.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn resolved(configs: &[(&str, &str)]) -> LogConfig {
+        let overrides: BTreeMap<String, String> = configs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        log_config(&TopicConfig::resolve(&overrides, &TopicConfig::default()))
+    }
+
+    #[test]
+    fn only_the_delete_policy_deletes_by_age_or_size() {
+        let retention = [("retention.ms", "1000"), ("retention.bytes", "4096")];
+        let delete = resolved(&retention);
+        assert_eq!(
+            (delete.retention_ms, delete.retention_bytes),
+            (Some(1000), Some(4096))
+        );
+        let compact = resolved(&[retention[0], retention[1], ("cleanup.policy", "compact")]);
+        assert_eq!(
+            (compact.retention_ms, compact.retention_bytes),
+            (None, None)
+        );
+        let both = resolved(&[
+            retention[0],
+            retention[1],
+            ("cleanup.policy", "compact,delete"),
+        ]);
+        assert_eq!(
+            (both.retention_ms, both.retention_bytes),
+            (Some(1000), Some(4096))
+        );
+    }
 }
