@@ -11,7 +11,6 @@ use fjord_testkit::TestBroker;
 use fjord_testkit::clients::{client_config, create_topic, producer_config};
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Headers, Message};
 
 const PARTITIONS: i32 = 6;
 const NUMBERED: Numbered = Numbered {
@@ -37,25 +36,6 @@ fn member(bootstrap: &str, group: &str) -> BaseConsumer {
     config.create().unwrap()
 }
 
-fn received(message: &impl Message) -> Received {
-    Received {
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers: message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp_ms: message.timestamp().to_millis(),
-    }
-}
-
 /// Polls every consumer in turn until `done` says so; returns the ids each one read.
 fn poll_until(
     consumers: &[&BaseConsumer],
@@ -73,7 +53,7 @@ fn poll_until(
             // Drain what is ready, then wait briefly, so idle members cost little.
             let mut timeout = Duration::from_millis(10);
             while let Some(message) = consumer.poll(timeout) {
-                ids[i].push(NUMBERED.check(&received(&message.unwrap())));
+                ids[i].push(NUMBERED.check(&Received::from_message(&message.unwrap())));
                 timeout = Duration::ZERO;
             }
         }

@@ -26,7 +26,6 @@ use fjord_testkit::clients::{REQUEST_TIMEOUT, client_config, create_topic, produ
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::TopicPartitionList;
 
 const TOPIC: &str = "invoices";
@@ -75,25 +74,6 @@ fn member(bootstrap: &str, auto_commit: bool) -> BaseConsumer {
     consumer
 }
 
-fn received(message: &impl Message) -> Received {
-    Received {
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers: message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp_ms: message.timestamp().to_millis(),
-    }
-}
-
 /// The next `count` messages the consumer hands over, as ids.
 fn take(consumer: &BaseConsumer, count: usize) -> Vec<u64> {
     let started = Instant::now();
@@ -105,7 +85,7 @@ fn take(consumer: &BaseConsumer, count: usize) -> Vec<u64> {
             ids.len()
         );
         if let Some(message) = consumer.poll(Duration::from_millis(50)) {
-            let id = NUMBERED.check(&received(&message.unwrap()));
+            let id = NUMBERED.check(&Received::from_message(&message.unwrap()));
             ids.push(id);
         }
     }
@@ -155,7 +135,7 @@ fn successor_processes_the_rest(bootstrap: &str) -> Vec<u64> {
             "the successor did not reach the end within {DEADLINE:?}: {ids:?}"
         );
         if let Some(message) = successor.poll(Duration::from_millis(50)) {
-            ids.push(NUMBERED.check(&received(&message.unwrap())));
+            ids.push(NUMBERED.check(&Received::from_message(&message.unwrap())));
         }
     }
     ids

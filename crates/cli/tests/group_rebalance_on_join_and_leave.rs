@@ -16,12 +16,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{client_config, create_topic, producer_config};
+use fjord_testkit::clients::{assigned_partitions, client_config, create_topic, producer_config};
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 
 const TOPIC: &str = "orders";
@@ -93,32 +92,7 @@ fn member(bootstrap: &str, strategy: &str) -> Member {
 }
 
 fn assignment(consumer: &Member) -> BTreeSet<i32> {
-    consumer
-        .assignment()
-        .unwrap()
-        .elements()
-        .iter()
-        .map(|e| e.partition())
-        .collect()
-}
-
-fn received(message: &impl Message) -> Received {
-    Received {
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers: message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp_ms: message.timestamp().to_millis(),
-    }
+    assigned_partitions(consumer)
 }
 
 /// What the group has processed: ids by member, and by partition.
@@ -137,7 +111,7 @@ fn poll_round(members: &[&Member], processed: &mut Processed) {
             continue;
         };
         let message = message.unwrap();
-        let received = received(&message);
+        let received = Received::from_message(&message);
         processed.ids.insert(NUMBERED.check(&received));
         processed
             .partitions_by_member

@@ -19,11 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{REQUEST_TIMEOUT, client_config, create_topic, producer_config};
+use fjord_testkit::clients::{
+    REQUEST_TIMEOUT, assigned_partitions, client_config, create_topic, producer_config,
+};
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
 
@@ -164,7 +165,8 @@ impl Survivor {
         match self.consumer.poll(Duration::from_millis(20)) {
             Some(message) => {
                 let message = message.unwrap();
-                self.ids.insert(NUMBERED.check(&received(&message)));
+                self.ids
+                    .insert(NUMBERED.check(&Received::from_message(&message)));
                 self.uncommitted += 1;
                 if self.uncommitted >= COMMIT_EVERY {
                     self.commit();
@@ -191,32 +193,7 @@ impl Survivor {
     }
 
     fn assignment(&self) -> BTreeSet<i32> {
-        self.consumer
-            .assignment()
-            .unwrap()
-            .elements()
-            .iter()
-            .map(|e| e.partition())
-            .collect()
-    }
-}
-
-fn received(message: &impl Message) -> Received {
-    Received {
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers: message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp_ms: message.timestamp().to_millis(),
+        assigned_partitions(&self.consumer)
     }
 }
 

@@ -28,7 +28,7 @@ use fjord_testkit::clients::{client_config, create_topic, producer_config};
 use fjord_testkit::messages::{Numbered, Received, flush, recording_producer};
 use fjord_testkit::raw::RawConnection;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 
 const TOPIC: &str = "audit-log";
 const GROUP: &str = "auditors";
@@ -97,25 +97,6 @@ fn messages_from(start: &BTreeMap<i32, i64>) -> BTreeSet<At> {
         .collect()
 }
 
-fn received(message: &impl Message) -> Received {
-    Received {
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().map(<[u8]>::to_vec),
-        headers: message
-            .headers()
-            .map(|headers| {
-                headers
-                    .iter()
-                    .map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec)))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        timestamp_ms: message.timestamp().to_millis(),
-    }
-}
-
 /// A new member of the group reads `count` messages, committing after processing each,
 /// then leaves. Returns where they were.
 fn consume(bootstrap: &str, auto_offset_reset: &str, count: usize) -> BTreeSet<At> {
@@ -139,7 +120,7 @@ fn consume(bootstrap: &str, auto_offset_reset: &str, count: usize) -> BTreeSet<A
         );
         if let Some(message) = consumer.poll(Duration::from_millis(50)) {
             let message = message.unwrap();
-            NUMBERED.check(&received(&message));
+            NUMBERED.check(&Received::from_message(&message));
             read.push((message.partition(), message.offset()));
             consumer.commit_message(&message, CommitMode::Sync).unwrap();
         }

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{client_config, create_topic};
+use fjord_testkit::clients::{assigned_partitions, client_config, create_topic};
 use rdkafka::ClientContext;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -83,13 +83,7 @@ fn member(bootstrap: &str, instance: &str) -> Member {
 }
 
 fn assignment(consumer: &Member) -> BTreeSet<i32> {
-    consumer
-        .assignment()
-        .unwrap()
-        .elements()
-        .iter()
-        .map(|e| e.partition())
-        .collect()
+    assigned_partitions(consumer)
 }
 
 /// Polls `members` (serving their callbacks; the topic is empty) until `done` holds.

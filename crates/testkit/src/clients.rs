@@ -195,3 +195,14 @@ pub fn describe_configs(
             .collect()
     })
 }
+
+/// The partitions currently assigned to a consumer (of any topic).
+pub fn assigned_partitions<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+) -> std::collections::BTreeSet<i32> {
+    use rdkafka::consumer::Consumer;
+    consumer
+        .assignment()
+        .map(|list| list.elements().iter().map(|e| e.partition()).collect())
+        .unwrap_or_default()
+}

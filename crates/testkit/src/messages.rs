@@ -275,7 +275,8 @@ pub struct Received {
 }
 
 impl Received {
-    fn from_message(message: &impl Message) -> Received {
+    /// What a test needs of a message librdkafka handed over.
+    pub fn from_message(message: &impl Message) -> Received {
         Received {
             partition: message.partition(),
             offset: message.offset(),
