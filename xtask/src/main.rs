@@ -4,6 +4,9 @@
 //! `fjord-protocol` from Kafka's JSON message specs (default: `../shared/kafka-message-specs`
 //! next to the workspace). With `--check` it writes nothing and fails when the committed
 //! code differs from what the specs generate, which is how CI catches stale code.
+//!
+//! Specs in `crates/protocol/spec-overrides/` replace the spec of the same file name: they
+//! carry newer versions of a message than the shared spec set has (see ADR 0005).
 
 mod emit;
 mod spec;
@@ -45,11 +48,12 @@ fn codegen(args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|| root.join("../shared/kafka-message-specs"));
     let out_dir = root.join("crates/protocol/src/messages");
 
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(&spec_dir)
-        .map_err(|e| format!("{}: {e}", spec_dir.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
+    let mut paths = spec_files(&spec_dir)?;
+    let override_dir = root.join("crates/protocol/spec-overrides");
+    for path in spec_files(&override_dir)? {
+        paths.retain(|p| p.file_name() != path.file_name());
+        paths.push(path);
+    }
     // Sorting makes the output independent of the directory's order.
     paths.sort();
     let mut specs = Vec::new();
@@ -107,6 +111,15 @@ fn codegen(args: &[String]) -> Result<(), String> {
         if check { "stale" } else { "written" }
     );
     Ok(())
+}
+
+/// The JSON specs in `dir`.
+fn spec_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect())
 }
 
 /// Formats Rust source with the toolchain's rustfmt, so the output passes `cargo fmt`.

@@ -44,6 +44,12 @@ pub struct BrokerConfig {
     pub group_session_timeout_ms_max: u64,
     /// How long the offsets of an empty group are kept (`offsets.retention.minutes`).
     pub offsets_retention_minutes: u64,
+    /// How long a consumer group member (KIP-848 protocol) may go without a heartbeat
+    /// (`group.consumer.session.timeout.ms`).
+    pub group_consumer_session_timeout_ms: u64,
+    /// How often consumer group members heartbeat, which is how soon they learn of a
+    /// new assignment (`group.consumer.heartbeat.interval.ms`).
+    pub group_consumer_heartbeat_interval_ms: u64,
 }
 
 impl BrokerConfig {
@@ -65,6 +71,8 @@ impl BrokerConfig {
             group_session_timeout_ms_min: 6_000,
             group_session_timeout_ms_max: 1_800_000,
             offsets_retention_minutes: 10_080,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
         }
     }
 

@@ -8,10 +8,11 @@
 //! The internal topic is created on first use, as Kafka does, and replayed at startup.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use fjord_group::assignor::TopicInfo;
 use fjord_group::{GroupConfig, GroupCoordinator, GroupRecord, GroupRequest, Output, RequestId};
 use fjord_protocol::ResponseKind;
 use fjord_records::{BatchBuilder, DecompressionLimits, RecordBatches};
@@ -105,6 +106,10 @@ impl Groups {
             group_max_session_timeout_ms: clamp(config.group_session_timeout_ms_max),
             group_initial_rebalance_delay_ms: clamp(config.group_initial_rebalance_delay_ms),
             offsets_retention_minutes: clamp(config.offsets_retention_minutes),
+            group_consumer_session_timeout_ms: clamp(config.group_consumer_session_timeout_ms),
+            group_consumer_heartbeat_interval_ms: clamp(
+                config.group_consumer_heartbeat_interval_ms,
+            ),
             ..GroupConfig::default()
         });
         let partitions = topic.partitions.clone();
@@ -125,7 +130,13 @@ impl Groups {
             "group coordinator loaded {CONSUMER_OFFSETS}"
         );
         let (commands, receiver) = mpsc::channel(COMMANDS_QUEUED_MAX);
-        tokio::spawn(run(coordinator, topic.partitions.clone(), receiver));
+        // A weak handle: the task must not keep a shut-down broker alive.
+        tokio::spawn(run(
+            coordinator,
+            Arc::downgrade(broker),
+            topic.partitions.clone(),
+            receiver,
+        ));
         Ok(Groups { commands })
     }
 }
@@ -173,11 +184,13 @@ fn replay(coordinator: &mut GroupCoordinator, partition: &Partition) -> Result<u
 /// The coordinator task: requests and timers in, records and responses out.
 async fn run(
     mut coordinator: GroupCoordinator,
+    broker: Weak<Broker>,
     partitions: Vec<Arc<Partition>>,
     mut commands: mpsc::Receiver<Command>,
 ) {
     let mut waiting: HashMap<RequestId, oneshot::Sender<ResponseKind>> = HashMap::new();
     let mut next_id: RequestId = 0;
+    let mut topics_seen: Vec<TopicInfo> = Vec::new();
     loop {
         let deadline = coordinator.next_deadline_ms();
         let sleep = match deadline {
@@ -188,6 +201,19 @@ async fn run(
             command = commands.recv() => match command {
                 None => return,
                 Some(Command::Request { request, version, client_id, client_host, reply }) => {
+                    // Consumer groups assign partitions of the topics that exist now.
+                    if matches!(
+                        request,
+                        GroupRequest::ConsumerGroupHeartbeat(_) | GroupRequest::ConsumerGroupDescribe(_)
+                    ) && let Some(broker) = broker.upgrade()
+                    {
+                        let topics = topic_infos(&broker);
+                        if topics != topics_seen {
+                            let output = coordinator.set_topics(now_ms(), topics.clone());
+                            topics_seen = topics;
+                            deliver(output, &partitions, &mut waiting).await;
+                        }
+                    }
                     next_id += 1;
                     waiting.insert(next_id, reply);
                     coordinator.handle(now_ms(), next_id, request, version, &client_id, &client_host)
@@ -198,6 +224,20 @@ async fn run(
         };
         deliver(output, &partitions, &mut waiting).await;
     }
+}
+
+/// The topics clients may consume, as the assignors see them.
+fn topic_infos(broker: &Broker) -> Vec<TopicInfo> {
+    broker
+        .topics()
+        .iter()
+        .filter(|topic| !topic.internal)
+        .map(|topic| TopicInfo {
+            id: topic.id,
+            name: topic.name.clone(),
+            partitions: i32::try_from(topic.partitions.len()).unwrap_or(i32::MAX),
+        })
+        .collect()
 }
 
 /// Appends the output's records in order, then answers once they are durable.

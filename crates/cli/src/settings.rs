@@ -119,6 +119,18 @@ pub struct Settings {
     #[arg(long, env = "FJORD_OFFSETS_RETENTION_MINUTES")]
     pub offsets_retention_minutes: Option<u64>,
 
+    /// How long a member of a consumer group (group.protocol=consumer, KIP-848) may go
+    /// without a heartbeat, in ms (Kafka: group.consumer.session.timeout.ms) [default:
+    /// 45000].
+    #[arg(long, env = "FJORD_GROUP_CONSUMER_SESSION_TIMEOUT_MS")]
+    pub group_consumer_session_timeout_ms: Option<u64>,
+
+    /// How often members of a consumer group (group.protocol=consumer) heartbeat, in ms;
+    /// new assignments reach them at their next heartbeat (Kafka:
+    /// group.consumer.heartbeat.interval.ms) [default: 5000].
+    #[arg(long, env = "FJORD_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
+    pub group_consumer_heartbeat_interval_ms: Option<u64>,
+
     /// Default cleanup policy: delete or compact (Kafka: log.cleanup.policy) [default: delete].
     #[arg(long, env = "FJORD_LOG_CLEANUP_POLICY")]
     pub log_cleanup_policy: Option<String>,
@@ -174,6 +186,12 @@ impl Settings {
             offsets_retention_minutes: self
                 .offsets_retention_minutes
                 .or(file.offsets_retention_minutes),
+            group_consumer_session_timeout_ms: self
+                .group_consumer_session_timeout_ms
+                .or(file.group_consumer_session_timeout_ms),
+            group_consumer_heartbeat_interval_ms: self
+                .group_consumer_heartbeat_interval_ms
+                .or(file.group_consumer_heartbeat_interval_ms),
         }
     }
 
@@ -280,6 +298,22 @@ impl Settings {
                 problems.push("offsets-retention-minutes: must be at least 1".into());
             }
             config.offsets_retention_minutes = minutes;
+        }
+        if let Some(ms) = self.group_consumer_session_timeout_ms {
+            config.group_consumer_session_timeout_ms = ms;
+        }
+        if let Some(ms) = self.group_consumer_heartbeat_interval_ms {
+            if ms == 0 {
+                problems.push("group-consumer-heartbeat-interval-ms: must be at least 1".into());
+            }
+            config.group_consumer_heartbeat_interval_ms = ms;
+        }
+        if config.group_consumer_session_timeout_ms <= config.group_consumer_heartbeat_interval_ms {
+            problems.push(format!(
+                "group-consumer-session-timeout-ms ({}) must be larger than group-consumer-heartbeat-interval-ms ({})",
+                config.group_consumer_session_timeout_ms,
+                config.group_consumer_heartbeat_interval_ms
+            ));
         }
         let mut defaults = Vec::new();
         let mut broker_default = |kafka_name: &str, value: Option<String>| {

@@ -56,6 +56,8 @@ fn api_versions_advertises_exactly_the_implemented_apis() {
         (ApiKey::IncrementalAlterConfigs.key(), 0, 1),
         (ApiKey::DescribeCluster.key(), 0, 1),
         (ApiKey::DescribeTopicPartitions.key(), 0, 0),
+        (ApiKey::ConsumerGroupHeartbeat.key(), 0, 1),
+        (ApiKey::ConsumerGroupDescribe.key(), 0, 0),
     ];
     expected.sort();
     assert_eq!(advertised, expected);

@@ -1,6 +1,7 @@
-//! Consumer groups with librdkafka's classic protocol: fan-out (every group reads every
-//! message), queues (members of one group share the partitions), a stand-by member that
-//! takes over, committed offsets that survive a restart, and kcat's balanced consumer.
+//! Consumer groups with both of librdkafka's protocols (`group.protocol=classic` and
+//! `consumer`, KIP-848): fan-out (every group reads every message), queues (members of
+//! one group share the partitions), a stand-by member that takes over, committed offsets
+//! that survive a restart, and kcat's balanced consumer.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{client_config, create_topic, producer_config};
+use fjord_testkit::clients::{GroupProtocol, create_topic, producer_config};
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 
@@ -19,22 +20,63 @@ const NUMBERED: Numbered = Numbered {
 };
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// A broker whose new groups rebalance at once instead of after Kafka's 3 s delay.
+/// A broker whose new groups rebalance at once instead of after Kafka's 3 s delay, and
+/// whose consumer group members heartbeat every 500 ms.
 fn broker() -> TestBroker {
-    TestBroker::start_with(|config| config.group_initial_rebalance_delay_ms = 0)
+    TestBroker::start_with(GroupProtocol::configure_broker)
 }
 
-fn member(bootstrap: &str, group: &str) -> BaseConsumer {
-    let mut config = client_config(bootstrap);
-    config
-        .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
-        .set("fetch.wait.max.ms", "100");
-    config.create().unwrap()
+fn member(protocol: GroupProtocol, bootstrap: &str, group: &str) -> BaseConsumer {
+    protocol.member_config(bootstrap, group).create().unwrap()
 }
+
+/// The type ListGroups gives `group` ("classic" or "consumer"), so that a scenario can
+/// check that the protocol it asked for is the one the client uses.
+fn group_type(broker: &TestBroker, group: &str) -> Option<String> {
+    use fjord_protocol::messages::ListGroupsRequest;
+    let mut connection = fjord_testkit::raw::RawConnection::connect(broker.addr()).unwrap();
+    let listed = connection
+        .request(&ListGroupsRequest::default(), 5)
+        .unwrap();
+    listed
+        .groups
+        .into_iter()
+        .find(|g| g.group_id == group)
+        .map(|g| g.group_type)
+}
+
+fn expected_type(protocol: GroupProtocol) -> Option<String> {
+    Some(match protocol {
+        GroupProtocol::Classic => "classic".to_owned(),
+        GroupProtocol::Consumer => "consumer".to_owned(),
+    })
+}
+
+/// Runs each scenario once per group protocol, as two tests.
+macro_rules! both_protocols {
+    ($($scenario:ident),* $(,)?) => {
+        mod classic {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(fjord_testkit::clients::GroupProtocol::Classic);
+            })*
+        }
+        mod consumer {
+            $(#[test]
+            fn $scenario() {
+                super::$scenario(fjord_testkit::clients::GroupProtocol::Consumer);
+            })*
+        }
+    };
+}
+
+both_protocols!(
+    fan_out_every_group_reads_every_message,
+    queue_members_share_the_partitions_and_read_each_message_once,
+    a_seventh_member_stands_by_and_takes_over_when_another_leaves,
+    a_group_resumes_from_its_committed_offsets_after_a_restart,
+    deleting_a_topic_deletes_its_committed_offsets,
+);
 
 /// Polls every consumer in turn until `done` says so; returns the ids each one read.
 fn poll_until(
@@ -66,14 +108,16 @@ fn topic_with(bootstrap: &str, topic: &str, count: u64) {
     produce_numbered(&producer_config(bootstrap), topic, &NUMBERED, 0..count);
 }
 
-#[test]
-fn fan_out_every_group_reads_every_message() {
+fn fan_out_every_group_reads_every_message(protocol: GroupProtocol) {
     let broker = broker();
     let bootstrap = broker.bootstrap();
     let count = 50_000;
     topic_with(&bootstrap, "orders", count);
     let groups = ["billing", "stock", "logistics"];
-    let consumers: Vec<BaseConsumer> = groups.iter().map(|g| member(&bootstrap, g)).collect();
+    let consumers: Vec<BaseConsumer> = groups
+        .iter()
+        .map(|g| member(protocol, &bootstrap, g))
+        .collect();
     for consumer in &consumers {
         consumer.subscribe(&["orders"]).unwrap();
     }
@@ -81,6 +125,9 @@ fn fan_out_every_group_reads_every_message() {
     let ids = poll_until(&refs, |ids| {
         ids.iter().all(|read| read.len() as u64 >= count)
     });
+    for group in groups {
+        assert_eq!(group_type(&broker, group), expected_type(protocol));
+    }
     for (group, read) in groups.iter().zip(ids) {
         let unique: BTreeSet<u64> = read.iter().copied().collect();
         assert_eq!(read.len() as u64, count, "{group} read each message once");
@@ -88,13 +135,14 @@ fn fan_out_every_group_reads_every_message() {
     }
 }
 
-#[test]
-fn queue_members_share_the_partitions_and_read_each_message_once() {
+fn queue_members_share_the_partitions_and_read_each_message_once(protocol: GroupProtocol) {
     let broker = broker();
     let bootstrap = broker.bootstrap();
     let count = 50_000;
     create_topic(&bootstrap, "jobs", PARTITIONS, &[]);
-    let members: Vec<BaseConsumer> = (0..3).map(|_| member(&bootstrap, "workers")).collect();
+    let members: Vec<BaseConsumer> = (0..3)
+        .map(|_| member(protocol, &bootstrap, "workers"))
+        .collect();
     for consumer in &members {
         consumer.subscribe(&["jobs"]).unwrap();
     }
@@ -136,14 +184,16 @@ fn queue_members_share_the_partitions_and_read_each_message_once() {
         let assigned = consumer.assignment().unwrap().count();
         assert_eq!(assigned, 2, "member {i} still has two partitions");
     }
+    assert_eq!(group_type(&broker, "workers"), expected_type(protocol));
 }
 
-#[test]
-fn a_seventh_member_stands_by_and_takes_over_when_another_leaves() {
+fn a_seventh_member_stands_by_and_takes_over_when_another_leaves(protocol: GroupProtocol) {
     let broker = broker();
     let bootstrap = broker.bootstrap();
     topic_with(&bootstrap, "tasks", 600);
-    let mut members: Vec<BaseConsumer> = (0..7).map(|_| member(&bootstrap, "crew")).collect();
+    let mut members: Vec<BaseConsumer> = (0..7)
+        .map(|_| member(protocol, &bootstrap, "crew"))
+        .collect();
     for consumer in &members {
         consumer.subscribe(&["tasks"]).unwrap();
     }
@@ -193,24 +243,23 @@ fn a_seventh_member_stands_by_and_takes_over_when_another_leaves() {
     }
 }
 
-#[test]
-fn a_group_resumes_from_its_committed_offsets_after_a_restart() {
+fn a_group_resumes_from_its_committed_offsets_after_a_restart(protocol: GroupProtocol) {
     let broker = broker();
     let bootstrap = broker.bootstrap();
     let count = 6_000;
     topic_with(&bootstrap, "ledger", count);
     let first_half: BTreeSet<u64>;
     {
-        let consumer = member(&bootstrap, "accounts");
+        let consumer = member(protocol, &bootstrap, "accounts");
         consumer.subscribe(&["ledger"]).unwrap();
         let ids = poll_until(&[&consumer], |ids| ids[0].len() as u64 >= count / 2);
         consumer.commit_consumer_state(CommitMode::Sync).unwrap();
         first_half = ids[0].iter().copied().collect();
         consumer.unsubscribe();
     }
-    let broker = broker.restart_with(|config| config.group_initial_rebalance_delay_ms = 0);
+    let broker = broker.restart_with(GroupProtocol::configure_broker);
     let bootstrap = broker.bootstrap();
-    let consumer = member(&bootstrap, "accounts");
+    let consumer = member(protocol, &bootstrap, "accounts");
     consumer.subscribe(&["ledger"]).unwrap();
     let remaining = count - first_half.len() as u64;
     let ids = poll_until(&[&consumer], |ids| ids[0].len() as u64 >= remaining);
@@ -263,13 +312,12 @@ fn kcat_balanced_consumer_reads_a_topic() {
     );
 }
 
-#[test]
-fn deleting_a_topic_deletes_its_committed_offsets() {
+fn deleting_a_topic_deletes_its_committed_offsets(protocol: GroupProtocol) {
     use rdkafka::{Offset, TopicPartitionList};
     let broker = broker();
     let bootstrap = broker.bootstrap();
     topic_with(&bootstrap, "short-lived", 100);
-    let consumer = member(&bootstrap, "auditors");
+    let consumer = member(protocol, &bootstrap, "auditors");
     let mut offsets = TopicPartitionList::new();
     offsets
         .add_partition_offset("short-lived", 0, Offset::Offset(7))

@@ -11,20 +11,21 @@ use fjord_protocol::messages::{
 };
 
 use crate::Output;
+use crate::consumer::CONSUMER_GROUP_TYPE;
 use crate::coordinator::GroupCoordinator;
 use crate::error::ErrorCode;
 use crate::group::{Group, GroupState};
 
 /// The type of every group this coordinator keeps (KIP-848 names the classic protocol's
 /// groups "classic").
-const CLASSIC_GROUP_TYPE: &str = "classic";
+pub(crate) const CLASSIC_GROUP_TYPE: &str = "classic";
 
 /// Kafka's "not requested" value of the authorized-operations fields.
-const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
+pub(crate) const AUTHORIZED_OPERATIONS_OMITTED: i32 = i32::MIN;
 
 /// What a client may do with a group, without an authorizer: everything Kafka defines for
 /// groups (READ 3, DELETE 6, DESCRIBE 8, DESCRIBE_CONFIGS 10, ALTER_CONFIGS 11).
-const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
+pub(crate) const GROUP_OPERATIONS_ALL: i32 = (1 << 3) | (1 << 6) | (1 << 8) | (1 << 10) | (1 << 11);
 
 impl GroupCoordinator {
     /// Handles ListGroups; filters (states from version 4, types from version 5) are
@@ -39,32 +40,42 @@ impl GroupCoordinator {
             .iter()
             .map(|state| state.to_ascii_lowercase())
             .collect();
-        let types_match = request.types_filter.is_empty()
-            || request
-                .types_filter
-                .iter()
-                .any(|t| t.eq_ignore_ascii_case(CLASSIC_GROUP_TYPE));
+        let type_matches = |group_type: &str| {
+            request.types_filter.is_empty()
+                || request
+                    .types_filter
+                    .iter()
+                    .any(|t| t.eq_ignore_ascii_case(group_type))
+        };
         let groups = self
             .groups
             .values()
-            .filter(|_| types_match)
             .filter(|group| {
-                states.is_empty() || states.contains(&group.state.name().to_ascii_lowercase())
+                let (group_type, state) = group.type_and_state();
+                type_matches(group_type)
+                    && (states.is_empty() || states.contains(&state.to_ascii_lowercase()))
             })
-            .map(|group| ListedGroup {
-                group_id: group.id.clone(),
-                protocol_type: group.protocol_type.clone().unwrap_or_default(),
-                group_state: if version >= 4 {
-                    group.state.name().to_owned()
-                } else {
-                    String::new()
-                },
-                group_type: if version >= 5 {
-                    CLASSIC_GROUP_TYPE.to_owned()
-                } else {
-                    String::new()
-                },
-                ..Default::default()
+            .map(|group| {
+                let (group_type, state) = group.type_and_state();
+                ListedGroup {
+                    group_id: group.id.clone(),
+                    protocol_type: if group.consumer.is_some() {
+                        CONSUMER_GROUP_TYPE.to_owned()
+                    } else {
+                        group.protocol_type.clone().unwrap_or_default()
+                    },
+                    group_state: if version >= 4 {
+                        state.to_owned()
+                    } else {
+                        String::new()
+                    },
+                    group_type: if version >= 5 {
+                        group_type.to_owned()
+                    } else {
+                        String::new()
+                    },
+                    ..Default::default()
+                }
             })
             .collect();
         ListGroupsResponse {
@@ -91,6 +102,14 @@ impl GroupCoordinator {
             .iter()
             .map(|group_id| {
                 let mut described = match self.groups.get(group_id) {
+                    // As Kafka: DescribeGroups describes classic groups only; clients
+                    // use ConsumerGroupDescribe for the others.
+                    Some(group) if group.consumer.is_some() => DescribedGroup {
+                        group_id: group_id.clone(),
+                        error_code: ErrorCode::GROUP_ID_NOT_FOUND.code(),
+                        group_state: GroupState::Dead.name().to_owned(),
+                        ..Default::default()
+                    },
                     Some(group) => describe(group, version),
                     None => DescribedGroup {
                         group_id: group_id.clone(),
@@ -123,7 +142,14 @@ impl GroupCoordinator {
             .into_iter()
             .filter(|group_id| seen.insert(group_id.clone()))
             .map(|group_id| {
-                let error = match self.groups.get(&group_id).map(|g| g.state) {
+                let state = self.groups.get(&group_id).map(|g| {
+                    if g.has_members() {
+                        GroupState::Stable
+                    } else {
+                        g.state
+                    }
+                });
+                let error = match state {
                     None | Some(GroupState::Dead) => ErrorCode::GROUP_ID_NOT_FOUND,
                     Some(GroupState::Empty) => {
                         self.remove_group(&group_id, out);

@@ -33,6 +33,14 @@ pub struct GroupConfig {
     /// one fails with UNKNOWN_SERVER_ERROR, as Kafka's does when the record is too large
     /// for the log. The default is Kafka's `message.max.bytes`.
     pub group_metadata_record_bytes_max: usize,
+    /// `group.consumer.session.timeout.ms`: a consumer group member (KIP-848 protocol)
+    /// that does not heartbeat for this long is removed.
+    pub group_consumer_session_timeout_ms: i32,
+    /// `group.consumer.heartbeat.interval.ms`: how often consumer group members
+    /// heartbeat; new assignments reach them at their next heartbeat.
+    pub group_consumer_heartbeat_interval_ms: i32,
+    /// `group.consumer.max.size`: members per consumer group.
+    pub group_consumer_max_size: i32,
 }
 
 impl Default for GroupConfig {
@@ -46,6 +54,9 @@ impl Default for GroupConfig {
             offsets_retention_check_interval_ms: 600_000,
             offset_metadata_max_bytes: 4_096,
             group_metadata_record_bytes_max: 1_048_588,
+            group_consumer_session_timeout_ms: 45_000,
+            group_consumer_heartbeat_interval_ms: 5_000,
+            group_consumer_max_size: i32::MAX,
         }
     }
 }
@@ -65,6 +76,18 @@ impl GroupConfig {
         }
         if self.group_initial_rebalance_delay_ms < 0 {
             problems.push("group.initial.rebalance.delay.ms must not be negative".to_owned());
+        }
+        if self.group_consumer_heartbeat_interval_ms < 1 {
+            problems.push("group.consumer.heartbeat.interval.ms must be at least 1".to_owned());
+        }
+        if self.group_consumer_session_timeout_ms <= self.group_consumer_heartbeat_interval_ms {
+            problems.push(format!(
+                "group.consumer.session.timeout.ms ({}) must be above group.consumer.heartbeat.interval.ms ({})",
+                self.group_consumer_session_timeout_ms, self.group_consumer_heartbeat_interval_ms
+            ));
+        }
+        if self.group_consumer_max_size < 1 {
+            problems.push("group.consumer.max.size must be at least 1".to_owned());
         }
         if self.group_max_size < 1 {
             problems.push("group.max.size must be at least 1".to_owned());

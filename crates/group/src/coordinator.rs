@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use fjord_protocol::ResponseKind;
 
+use crate::assignor::TopicInfo;
 use crate::config::GroupConfig;
+use crate::consumer::{self, ConsumerGroup};
 use crate::error::ReplayError;
 use crate::group::Group;
 use crate::member::MemberIds;
@@ -31,6 +33,8 @@ pub struct GroupCoordinator {
     loading: BTreeMap<String, LoadingGroup>,
     /// Whether the replay is over and requests are served.
     started: bool,
+    /// The topics that exist, for the server-side assignors of consumer groups.
+    pub(crate) topics: BTreeMap<fjord_protocol::Uuid, TopicInfo>,
 }
 
 /// A group as the replay has seen it so far.
@@ -38,6 +42,7 @@ pub struct GroupCoordinator {
 struct LoadingGroup {
     metadata: Option<GroupMetadataValue>,
     offsets: Offsets,
+    consumer: Option<ConsumerGroup>,
 }
 
 /// What the operations of one call share: the time, the settings, the timers and the
@@ -66,6 +71,7 @@ impl GroupCoordinator {
             member_ids: MemberIds::default(),
             loading: BTreeMap::new(),
             started: false,
+            topics: BTreeMap::new(),
         }
     }
 
@@ -134,6 +140,22 @@ impl GroupCoordinator {
                 out.responses
                     .push((id, ResponseKind::OffsetDelete(response)));
             }
+            GroupRequest::ConsumerGroupHeartbeat(request) => {
+                self.consumer_group_heartbeat(
+                    now_ms,
+                    id,
+                    version,
+                    request,
+                    client_id,
+                    client_host,
+                    &mut out,
+                );
+            }
+            GroupRequest::ConsumerGroupDescribe(request) => {
+                let response = self.consumer_group_describe(&request);
+                out.responses
+                    .push((id, ResponseKind::ConsumerGroupDescribe(response)));
+            }
         }
         #[cfg(debug_assertions)]
         self.check_invariants();
@@ -152,6 +174,21 @@ impl GroupCoordinator {
         }
         #[cfg(debug_assertions)]
         self.check_invariants();
+        out
+    }
+
+    /// Tells the coordinator which topics exist (id, name, partition count), at startup
+    /// and whenever topics are created, deleted or get partitions. Consumer groups that
+    /// subscribe to a changed topic move to a new group epoch, which may need records.
+    pub fn set_topics(
+        &mut self,
+        now_ms: i64,
+        topics: impl IntoIterator<Item = TopicInfo>,
+    ) -> Output {
+        self.start(now_ms);
+        self.topics = topics.into_iter().map(|t| (t.id, t)).collect();
+        let mut out = Output::default();
+        self.consumer_groups_on_topics(&mut out);
         out
     }
 
@@ -198,6 +235,22 @@ impl GroupCoordinator {
                     }
                 }
             },
+            RecordKey::ConsumerGroupSnapshot { group } => match value {
+                Some(value) => {
+                    let snapshot = consumer::parse_snapshot(value).map_err(|reason| {
+                        ReplayError::Snapshot {
+                            group: group.clone(),
+                            reason,
+                        }
+                    })?;
+                    self.loading.entry(group).or_default().consumer = Some(snapshot);
+                }
+                None => {
+                    if let Some(loading) = self.loading.get_mut(&group) {
+                        loading.consumer = None;
+                    }
+                }
+            },
             RecordKey::GroupMetadata { group } => match value {
                 Some(value) => {
                     let value = records::parse_group_metadata_value(value)?;
@@ -229,10 +282,23 @@ impl GroupCoordinator {
         );
         let mut out = Output::default();
         for (group_id, loading) in std::mem::take(&mut self.loading) {
-            if loading.metadata.is_none() && loading.offsets.is_empty() {
+            if loading.metadata.is_none()
+                && loading.offsets.is_empty()
+                && loading.consumer.is_none()
+            {
                 continue;
             }
             let mut group = Group::from_record(group_id.clone(), loading.metadata, loading.offsets);
+            if let Some(snapshot) = loading.consumer {
+                consumer::arm_replayed_timers(
+                    &mut self.timers,
+                    &group_id,
+                    &snapshot,
+                    now_ms,
+                    i64::from(self.config.group_consumer_session_timeout_ms),
+                );
+                group.consumer = Some(Box::new(snapshot));
+            }
             let mut ctx = Ctx {
                 now_ms,
                 config: &self.config,
@@ -264,7 +330,21 @@ impl GroupCoordinator {
 
     /// Runs what `timer` was armed for.
     fn fire(&mut self, now_ms: i64, timer: Timer, out: &mut Output) {
+        match &timer {
+            Timer::ConsumerSession { group, member } => {
+                let (group, member) = (group.clone(), member.clone());
+                self.on_consumer_member_expired(now_ms, &group, &member, false, out);
+                return;
+            }
+            Timer::ConsumerRevocation { group, member } => {
+                let (group, member) = (group.clone(), member.clone());
+                self.on_consumer_member_expired(now_ms, &group, &member, true, out);
+                return;
+            }
+            _ => {}
+        }
         let group_id = match &timer {
+            Timer::ConsumerSession { .. } | Timer::ConsumerRevocation { .. } => return,
             Timer::Session { group, .. }
             | Timer::PendingMember { group, .. }
             | Timer::Join { group }
@@ -295,7 +375,9 @@ impl GroupCoordinator {
             }
             Timer::Join { .. } => membership::on_join_deadline(group, &mut ctx),
             Timer::Sync { .. } => membership::on_sync_deadline(group, &mut ctx),
-            Timer::OffsetsExpiry => {}
+            Timer::OffsetsExpiry
+            | Timer::ConsumerSession { .. }
+            | Timer::ConsumerRevocation { .. } => {}
         }
     }
 
@@ -322,6 +404,15 @@ impl GroupCoordinator {
             }
         }
         if let Ok(key) = records::group_metadata_key(&group.id) {
+            out.records.push(GroupRecord {
+                group_id: group.id.clone(),
+                key,
+                value: None,
+            });
+        }
+        if group.consumer.is_some()
+            && let Ok(key) = consumer::snapshot_key(&group.id)
+        {
             out.records.push(GroupRecord {
                 group_id: group.id.clone(),
                 key,
@@ -386,6 +477,22 @@ impl GroupCoordinator {
                     ));
                 }
                 Timer::OffsetsExpiry => {}
+                Timer::ConsumerSession { group: g, member }
+                | Timer::ConsumerRevocation { group: g, member } => {
+                    let consumer = group(g).consumer.as_deref().expect("consumer group");
+                    assert!(consumer.members.contains_key(member), "timer of {member}");
+                }
+            }
+        }
+        for group in self.groups.values() {
+            if let Some(consumer) = group.consumer.as_deref() {
+                for member_id in consumer.members.keys() {
+                    let timer = Timer::ConsumerSession {
+                        group: group.id.clone(),
+                        member: member_id.clone(),
+                    };
+                    assert!(self.timers.get(&timer).is_some(), "session of {member_id}");
+                }
             }
         }
         self.timers.check_invariants();

@@ -43,6 +43,18 @@ impl ErrorCode {
     pub const FENCED_INSTANCE_ID: ErrorCode = ErrorCode(82);
     /// GROUP_SUBSCRIBED_TO_TOPIC: a member of the group is subscribed to the topic.
     pub const GROUP_SUBSCRIBED_TO_TOPIC: ErrorCode = ErrorCode(86);
+    /// UNSUPPORTED_VERSION: a classic client's request for a consumer group member.
+    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
+    /// FENCED_MEMBER_EPOCH: the member's epoch is not the coordinator's; rejoin.
+    pub const FENCED_MEMBER_EPOCH: ErrorCode = ErrorCode(110);
+    /// UNRELEASED_INSTANCE_ID: another active member holds this group instance id.
+    pub const UNRELEASED_INSTANCE_ID: ErrorCode = ErrorCode(111);
+    /// UNSUPPORTED_ASSIGNOR: the server-side assignor asked for does not exist.
+    pub const UNSUPPORTED_ASSIGNOR: ErrorCode = ErrorCode(112);
+    /// STALE_MEMBER_EPOCH: an offset commit or fetch from an older member epoch.
+    pub const STALE_MEMBER_EPOCH: ErrorCode = ErrorCode(113);
+    /// INVALID_REGULAR_EXPRESSION: the subscription's regular expression is invalid.
+    pub const INVALID_REGULAR_EXPRESSION: ErrorCode = ErrorCode(127);
 
     /// The code as it is written into a response.
     pub fn code(self) -> i16 {
@@ -55,6 +67,14 @@ impl ErrorCode {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReplayError {
+    /// A consumer group snapshot that does not parse.
+    #[error("consumer group snapshot of {group:?}: {reason}")]
+    Snapshot {
+        /// The group.
+        group: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The key is not a Kafka record key.
     #[error("__consumer_offsets key: {0}")]
     Key(#[source] DecodeError),

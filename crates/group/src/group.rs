@@ -101,6 +101,9 @@ pub(crate) struct Group {
     pub subscribed_topics: Option<BTreeSet<String>>,
     pub offsets: Offsets,
     next_join_sequence: u64,
+    /// `Some` for a consumer group of KIP-848's protocol; its classic fields then stay
+    /// those of an empty group.
+    pub consumer: Option<Box<crate::consumer::ConsumerGroup>>,
 }
 
 impl Group {
@@ -125,6 +128,7 @@ impl Group {
             subscribed_topics: None,
             offsets: Offsets::default(),
             next_join_sequence: 0,
+            consumer: None,
         }
     }
 
@@ -590,10 +594,39 @@ impl Group {
             .is_none_or(|topics| topics.contains(topic))
     }
 
+    /// Whether this is a classic group without members (and none on the way), which a
+    /// consumer group may take over.
+    pub(crate) fn is_empty_classic(&self) -> bool {
+        self.consumer.is_none()
+            && self.state == GroupState::Empty
+            && self.members.is_empty()
+            && self.pending_members.is_empty()
+    }
+
+    /// Whether the group has members, of either protocol.
+    pub(crate) fn has_members(&self) -> bool {
+        match &self.consumer {
+            Some(consumer) => !consumer.members.is_empty(),
+            None => self.state != GroupState::Empty,
+        }
+    }
+
+    /// The group's type and state as ListGroups shows them.
+    pub(crate) fn type_and_state(&self) -> (&'static str, &'static str) {
+        match &self.consumer {
+            Some(consumer) => (
+                crate::consumer::CONSUMER_GROUP_TYPE,
+                consumer.state().name(),
+            ),
+            None => (crate::admin::CLASSIC_GROUP_TYPE, self.state.name()),
+        }
+    }
+
     /// Whether the group holds nothing worth keeping: it was just created by a request
     /// that then failed.
     pub(crate) fn is_unused(&self) -> bool {
-        self.state == GroupState::Empty
+        self.consumer.is_none()
+            && self.state == GroupState::Empty
             && self.generation_id == 0
             && self.members.is_empty()
             && self.pending_members.is_empty()

@@ -74,6 +74,7 @@
 mod admin;
 pub mod assignor;
 mod config;
+mod consumer;
 mod coordinator;
 mod error;
 mod group;
@@ -91,9 +92,10 @@ pub use error::{ErrorCode, ReplayError};
 
 use fjord_protocol::ResponseKind;
 use fjord_protocol::messages::{
-    DeleteGroupsRequest, DescribeGroupsRequest, HeartbeatRequest, JoinGroupRequest,
-    LeaveGroupRequest, ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest,
-    OffsetFetchRequest, SyncGroupRequest,
+    ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DeleteGroupsRequest,
+    DescribeGroupsRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
+    ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
+    SyncGroupRequest,
 };
 
 /// The runtime's handle on one request, echoed with its response.
@@ -122,6 +124,10 @@ pub enum GroupRequest {
     DeleteGroups(DeleteGroupsRequest),
     /// Delete some committed offsets of a group.
     OffsetDelete(OffsetDeleteRequest),
+    /// Join, heartbeat in, or leave a consumer group (KIP-848 protocol).
+    ConsumerGroupHeartbeat(ConsumerGroupHeartbeatRequest),
+    /// Describe consumer groups (KIP-848 protocol).
+    ConsumerGroupDescribe(ConsumerGroupDescribeRequest),
 }
 
 /// One record of the internal topic `__consumer_offsets`, a compacted topic: a `None`

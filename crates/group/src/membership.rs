@@ -118,6 +118,24 @@ impl GroupCoordinator {
             protocols,
         };
 
+        // A consumer group (KIP-848 protocol) with members cannot take classic members
+        // (Kafka's migration between the protocols is not implemented); an empty one
+        // becomes a classic group and keeps its offsets.
+        if let Some(group) = self.groups.get_mut(&group_id)
+            && let Some(consumer) = &group.consumer
+        {
+            if !consumer.members.is_empty() {
+                return fail(out, &args.member_id, ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
+            }
+            group.consumer = None;
+            if let Ok(key) = crate::consumer::snapshot_key(&group_id) {
+                out.records.push(crate::GroupRecord {
+                    group_id: group_id.clone(),
+                    key,
+                    value: None,
+                });
+            }
+        }
         // Only a member without a member id may create a group.
         let created = !self.groups.contains_key(&group_id);
         if created {

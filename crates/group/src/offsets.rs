@@ -118,9 +118,16 @@ impl GroupCoordinator {
         let Some(group) = self.groups.get_mut(&request.group_id) else {
             return all(ErrorCode::UNKNOWN_SERVER_ERROR);
         };
-        if let Some(error) =
-            validate_offset_commit(group, generation_id, member_id, group_instance_id)
-        {
+        let validation = match group.consumer.as_deref() {
+            Some(consumer) => GroupCoordinator::validate_consumer_member(
+                consumer,
+                member_id,
+                generation_id,
+                version >= 9,
+            ),
+            None => validate_offset_commit(group, generation_id, member_id, group_instance_id),
+        };
+        if let Some(error) = validation {
             return all(error);
         }
         match group.state {
@@ -216,6 +223,24 @@ impl GroupCoordinator {
                             .map(|t| (t.name, t.partition_indexes))
                             .collect()
                     });
+                    // Version 9 names the member (KIP-848): a stale one gets an error
+                    // instead of offsets it might act on.
+                    let stale = requested.member_id.as_deref().and_then(|member_id| {
+                        let consumer = self.groups.get(&requested.group_id)?.consumer.as_deref()?;
+                        GroupCoordinator::validate_consumer_member(
+                            consumer,
+                            member_id,
+                            requested.member_epoch,
+                            true,
+                        )
+                    });
+                    if let Some(error) = stale {
+                        return OffsetFetchResponseGroup {
+                            group_id: requested.group_id,
+                            error_code: error.code(),
+                            ..Default::default()
+                        };
+                    }
                     let topics = self
                         .fetch_offsets(&requested.group_id, wanted)
                         .into_iter()
@@ -345,6 +370,7 @@ impl GroupCoordinator {
             return fail(ErrorCode::GROUP_ID_NOT_FOUND);
         };
         let check_subscriptions = match group.state {
+            GroupState::Empty if group.consumer.is_some() => group.has_members(),
             GroupState::Empty => false,
             GroupState::PreparingRebalance
             | GroupState::CompletingRebalance
@@ -360,7 +386,11 @@ impl GroupCoordinator {
             .topics
             .into_iter()
             .map(|topic| {
-                let subscribed = check_subscriptions && group.is_subscribed_to_topic(&topic.name);
+                let subscribed = check_subscriptions
+                    && match group.consumer.as_deref() {
+                        Some(consumer) => consumer.is_subscribed_to_topic(&topic.name),
+                        None => group.is_subscribed_to_topic(&topic.name),
+                    };
                 let partitions = topic
                     .partitions
                     .into_iter()
@@ -399,7 +429,7 @@ impl GroupCoordinator {
             for (topic, partition) in expired_offsets(group, now_ms, retention_ms) {
                 delete_offset(group, &topic, partition, out);
             }
-            if group.state == GroupState::Empty && group.offsets.is_empty() {
+            if !group.has_members() && group.offsets.is_empty() {
                 dead.push(group.id.clone());
             }
         }
@@ -527,6 +557,25 @@ fn expired_offsets(group: &Group, now_ms: i64, retention_ms: i64) -> Vec<(String
             .map(|(topic, partition, _)| (topic.to_owned(), partition))
             .collect()
     };
+    if let Some(consumer) = group.consumer.as_deref() {
+        // A consumer group's offsets expire once it is empty, a retention period after
+        // that (KIP-211), or, while it has members, for topics no member subscribes to
+        // (KIP-496).
+        return if consumer.members.is_empty() {
+            select(&|_, value| {
+                expired(
+                    value,
+                    group
+                        .state_timestamp_ms
+                        .unwrap_or(value.commit_timestamp_ms),
+                )
+            })
+        } else {
+            select(&|topic, value| {
+                !consumer.is_subscribed_to_topic(topic) && expired(value, value.commit_timestamp_ms)
+            })
+        };
+    }
     match (&group.protocol_type, group.state) {
         // KIP-211: an empty group's offsets expire a retention period after it became
         // empty (or after their commit, for groups loaded without that time).

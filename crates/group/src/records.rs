@@ -51,6 +51,8 @@ pub(crate) enum RecordKey {
     },
     /// The metadata (generation, members, assignments) of one group.
     GroupMetadata { group: String },
+    /// Fjord's snapshot of a consumer group (KIP-848 protocol).
+    ConsumerGroupSnapshot { group: String },
 }
 
 /// A committed offset, as stored.
@@ -108,8 +110,13 @@ pub(crate) fn offset_commit_key(
 
 /// Encodes the key of a group's metadata.
 pub(crate) fn group_metadata_key(group: &str) -> Result<Bytes, EncodeError> {
+    key_with_group(GROUP_METADATA_KEY_VERSION, group)
+}
+
+/// A key made of a version and a group id, the layout of every group-level key.
+pub(crate) fn key_with_group(version: i16, group: &str) -> Result<Bytes, EncodeError> {
     let mut buf = BytesMut::with_capacity(4 + group.len());
-    write_i16(&mut buf, GROUP_METADATA_KEY_VERSION);
+    write_i16(&mut buf, version);
     write_string(&mut buf, group, false, "group")?;
     Ok(buf.freeze())
 }
@@ -164,13 +171,16 @@ pub(crate) fn parse_key(key: &[u8]) -> Result<RecordKey, ReplayError> {
                 topic: read_string(buf, false, "topic")?,
                 partition: read_i32(buf, "partition")?,
             }),
+            crate::consumer::SNAPSHOT_KEY_VERSION => Ok(RecordKey::ConsumerGroupSnapshot {
+                group: read_string(buf, false, "group")?,
+            }),
             _ => Ok(RecordKey::GroupMetadata {
                 group: read_string(buf, false, "group")?,
             }),
         }
     };
     match version {
-        0..=2 => read(&mut buf).map_err(ReplayError::Key),
+        0..=2 | crate::consumer::SNAPSHOT_KEY_VERSION => read(&mut buf).map_err(ReplayError::Key),
         _ => Err(ReplayError::UnknownRecordType { version }),
     }
 }

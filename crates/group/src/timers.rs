@@ -21,6 +21,11 @@ pub(crate) enum Timer {
     Sync { group: String },
     /// The periodic removal of expired offsets and dead groups.
     OffsetsExpiry,
+    /// A consumer group member's session (KIP-848 protocol).
+    ConsumerSession { group: String, member: String },
+    /// The deadline of a consumer group member to revoke partitions (its rebalance
+    /// timeout).
+    ConsumerRevocation { group: String, member: String },
 }
 
 /// The coordinator's deadlines.
@@ -49,6 +54,11 @@ impl Timers {
     /// The deadline of `timer`, if armed.
     #[cfg(any(test, debug_assertions))]
     pub(crate) fn get(&self, timer: &Timer) -> Option<i64> {
+        self.by_timer.get(timer).copied()
+    }
+
+    /// The deadline of `timer`, if armed.
+    pub(crate) fn get_deadline(&self, timer: &Timer) -> Option<i64> {
         self.by_timer.get(timer).copied()
     }
 

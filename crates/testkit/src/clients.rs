@@ -206,3 +206,49 @@ pub fn assigned_partitions<C: rdkafka::consumer::ConsumerContext>(
         .map(|list| list.elements().iter().map(|e| e.partition()).collect())
         .unwrap_or_default()
 }
+
+/// The two consumer group protocols librdkafka speaks (`group.protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupProtocol {
+    /// JoinGroup/SyncGroup/Heartbeat, with client-side assignors.
+    Classic,
+    /// ConsumerGroupHeartbeat (KIP-848), with server-side assignors.
+    Consumer,
+}
+
+impl GroupProtocol {
+    /// Both, for tests that run every scenario with each.
+    pub const ALL: [GroupProtocol; 2] = [GroupProtocol::Classic, GroupProtocol::Consumer];
+
+    /// A group member's config: `group.id`, the protocol, and the session settings that
+    /// protocol takes. With `consumer`, session and heartbeat timing are the broker's
+    /// (`group.consumer.*`); librdkafka refuses the classic settings then.
+    pub fn member_config(self, bootstrap: &str, group: &str) -> ClientConfig {
+        let mut config = client_config(bootstrap);
+        config
+            .set("group.id", group)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "100");
+        match self {
+            GroupProtocol::Classic => {
+                config
+                    .set("session.timeout.ms", "6000")
+                    .set("heartbeat.interval.ms", "500");
+            }
+            GroupProtocol::Consumer => {
+                config.set("group.protocol", "consumer");
+            }
+        }
+        config
+    }
+
+    /// Sets a broker's group timing to what [`member_config`](Self::member_config)'s
+    /// classic members ask for: a 6 s session and a 500 ms heartbeat, and no initial
+    /// rebalance delay.
+    pub fn configure_broker(config: &mut fjord_broker::BrokerConfig) {
+        config.group_initial_rebalance_delay_ms = 0;
+        config.group_consumer_session_timeout_ms = 6_000;
+        config.group_consumer_heartbeat_interval_ms = 500;
+    }
+}

@@ -13,6 +13,8 @@ use crate::Broker;
 
 pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
+pub(crate) mod consumer_group_describe;
+pub(crate) mod consumer_group_heartbeat;
 pub(crate) mod create_partitions;
 pub(crate) mod create_topics;
 pub(crate) mod delete_groups;
@@ -70,6 +72,8 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::DescribeTopicPartitions, 0, 0),
+    (ApiKey::ConsumerGroupHeartbeat, 0, 1),
+    (ApiKey::ConsumerGroupDescribe, 0, 0),
 ];
 
 /// Kafka's "not requested" value of the authorized-operations fields.
@@ -145,6 +149,10 @@ pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> 
         RequestKind::DescribeGroups(r) => describe_groups::handle(context, r).await,
         RequestKind::DeleteGroups(r) => delete_groups::handle(context, r).await,
         RequestKind::OffsetDelete(r) => offset_delete::handle(context, r).await,
+        RequestKind::ConsumerGroupHeartbeat(r) => {
+            consumer_group_heartbeat::handle(context, r).await
+        }
+        RequestKind::ConsumerGroupDescribe(r) => consumer_group_describe::handle(context, r).await,
         RequestKind::Fetch(r) => {
             // A fetch may wait up to max_wait_ms for data; it changes nothing but its
             // session, so it runs off the connection's order.

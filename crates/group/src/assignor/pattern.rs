@@ -6,13 +6,6 @@ use regex::{Regex, RegexBuilder};
 
 use crate::ErrorCode;
 
-// Kept beside the only code that answers it; belongs with the others in error.rs once
-// the coordinator serves ConsumerGroupHeartbeat.
-impl ErrorCode {
-    /// INVALID_REGULAR_EXPRESSION: the subscription's regular expression is invalid.
-    pub const INVALID_REGULAR_EXPRESSION: ErrorCode = ErrorCode(127);
-}
-
 /// A compiled subscription pattern. A topic matches when the whole name matches, as with
 /// Kafka's RE2/J `Pattern.matcher(name).matches()`; the `regex` crate's syntax is RE2's,
 /// so patterns mean the same (both refuse look-around and back-references).

@@ -541,6 +541,8 @@ fn api_name(request: &GroupRequest) -> &'static str {
         GroupRequest::DescribeGroups(_) => "DescribeGroups",
         GroupRequest::DeleteGroups(_) => "DeleteGroups",
         GroupRequest::OffsetDelete(_) => "OffsetDelete",
+        GroupRequest::ConsumerGroupHeartbeat(_) => "ConsumerGroupHeartbeat",
+        GroupRequest::ConsumerGroupDescribe(_) => "ConsumerGroupDescribe",
     }
 }
 

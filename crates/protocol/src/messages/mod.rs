@@ -921,7 +921,7 @@ impl ApiKey {
             ApiKey::DescribeTransactions => crate::VersionRange { min: 0, max: 0 },
             ApiKey::ListTransactions => crate::VersionRange { min: 0, max: 1 },
             ApiKey::AllocateProducerIds => crate::VersionRange { min: 0, max: 0 },
-            ApiKey::ConsumerGroupHeartbeat => crate::VersionRange { min: 0, max: 0 },
+            ApiKey::ConsumerGroupHeartbeat => crate::VersionRange { min: 0, max: 1 },
             ApiKey::ConsumerGroupDescribe => crate::VersionRange { min: 0, max: 0 },
             ApiKey::ControllerRegistration => crate::VersionRange { min: 0, max: 0 },
             ApiKey::GetTelemetrySubscriptions => crate::VersionRange { min: 0, max: 0 },
