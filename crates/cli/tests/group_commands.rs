@@ -761,7 +761,6 @@ fn delete_removes_a_group_and_unknown_groups_exit_4() {
 }
 
 #[test]
-#[ignore = "needs the consumer group protocol (KIP-848: ConsumerGroupHeartbeat, ConsumerGroupDescribe)"]
 fn groups_of_the_consumer_protocol_are_described_and_reset() {
     let broker = broker_with_orders();
     let bootstrap = broker.bootstrap();
