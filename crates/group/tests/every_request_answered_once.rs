@@ -12,6 +12,7 @@ use bytes::Bytes;
 use common::*;
 use fjord_group::{GroupConfig, GroupCoordinator, GroupRequest};
 use fjord_protocol::ResponseKind;
+use fjord_protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
 use fjord_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use fjord_protocol::messages::leave_group_request::MemberIdentity;
 use fjord_protocol::messages::offset_commit_request::{
@@ -26,6 +27,31 @@ use fjord_protocol::messages::offset_fetch_request::{
 use fjord_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use fjord_protocol::messages::*;
 use proptest::prelude::*;
+
+/// The topics consumer groups may be assigned.
+fn topic_infos() -> Vec<fjord_group::assignor::TopicInfo> {
+    TOPICS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| fjord_group::assignor::TopicInfo {
+            id: fjord_protocol::Uuid([i as u8 + 1; 16]),
+            name: (*name).to_owned(),
+            partitions: 3,
+        })
+        .collect()
+}
+
+fn consumer_describe(h: &mut Harness) -> ConsumerGroupDescribeResponse {
+    let request = ConsumerGroupDescribeRequest {
+        group_ids: GROUPS.iter().map(|g| (*g).to_owned()).collect(),
+        ..Default::default()
+    };
+    let id = h.send(GroupRequest::ConsumerGroupDescribe(request), 0);
+    match h.response(id) {
+        ResponseKind::ConsumerGroupDescribe(response) => response.clone(),
+        other => panic!("{other:?}"),
+    }
+}
 
 const GROUPS: [&str; 2] = ["g0", "g1"];
 const INSTANCES: [&str; 2] = ["i0", "i1"];
@@ -112,12 +138,37 @@ enum Action {
     Advance {
         ms: i64,
     },
+    /// A consumer group member (KIP-848 protocol): joins, heartbeats in its epoch (or a
+    /// wrong one), acknowledges what it was given, or leaves.
+    ConsumerHeartbeat {
+        group: usize,
+        member: usize,
+        epoch: ConsumerEpoch,
+        instance: Option<usize>,
+        topics: usize,
+    },
+    /// ConsumerGroupDescribe of both groups.
+    ConsumerDescribe,
     /// What a well-behaved client of a member would do next: rejoin, or sync (with the
     /// assignments if it leads) once its JoinGroup is answered.
     Behave {
         group: usize,
         who: Who,
     },
+}
+
+/// Which member epoch a consumer heartbeat sends.
+#[derive(Debug, Clone)]
+enum ConsumerEpoch {
+    /// The latest the member was given (0 if none: a join).
+    Latest,
+    /// 0: (re)join.
+    Join,
+    /// -1: leave; -2: leave for a while (static members).
+    Leave,
+    StaticLeave,
+    /// One the member was never given.
+    Wrong,
 }
 
 fn who() -> impl Strategy<Value = Who> {
@@ -169,6 +220,15 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (0i16..=5).prop_map(|version| Action::Describe { version }),
         1 => (0usize..2).prop_map(|group| Action::DeleteGroups { group }),
         8 => (0usize..2, who()).prop_map(|(group, who)| Action::Behave { group, who }),
+        6 => (0usize..2, 0usize..4,
+              prop_oneof![6 => Just(ConsumerEpoch::Latest), 1 => Just(ConsumerEpoch::Join),
+                          1 => Just(ConsumerEpoch::Leave), 1 => Just(ConsumerEpoch::StaticLeave),
+                          1 => Just(ConsumerEpoch::Wrong)],
+              instance(), 0usize..3)
+            .prop_map(|(group, member, epoch, instance, topics)| {
+                Action::ConsumerHeartbeat { group, member, epoch, instance, topics }
+            }),
+        1 => Just(Action::ConsumerDescribe),
         1 => (0usize..2, 0usize..2).prop_map(|(group, topic)| Action::OffsetDelete { group, topic }),
         5 => prop_oneof![
             4 => prop::sample::select(vec![0i64, 1, 500, 3_000]),
@@ -187,6 +247,8 @@ struct Clients {
     generations: [i32; 2],
     /// Every JoinGroup sent, with its group.
     joins: Vec<(u64, usize)>,
+    /// Consumer group members: (group, member) to their epoch and owned partitions.
+    consumers: std::collections::BTreeMap<(usize, usize), (i32, Vec<TopicPartitions>)>,
 }
 
 impl Clients {
@@ -252,6 +314,70 @@ fn protocols(choice: usize) -> Vec<JoinGroupRequestProtocol> {
 fn run(h: &mut Harness, clients: &mut Clients, action: Action) {
     clients.learn(h);
     match action {
+        Action::ConsumerHeartbeat {
+            group,
+            member,
+            epoch,
+            instance,
+            topics,
+        } => {
+            let (latest, owned) = clients
+                .consumers
+                .get(&(group, member))
+                .cloned()
+                .unwrap_or((0, Vec::new()));
+            let member_epoch = match epoch {
+                ConsumerEpoch::Latest => latest,
+                ConsumerEpoch::Join => 0,
+                ConsumerEpoch::Leave => -1,
+                ConsumerEpoch::StaticLeave => -2,
+                ConsumerEpoch::Wrong => latest + 7,
+            };
+            let joining = member_epoch == 0;
+            let request = ConsumerGroupHeartbeatRequest {
+                group_id: GROUPS[group].into(),
+                member_id: format!("c{member}"),
+                member_epoch,
+                instance_id: instance.map(|i| INSTANCES[i].to_owned()),
+                rebalance_timeout_ms: if joining { 5_000 } else { -1 },
+                subscribed_topic_names: joining.then(|| match topics {
+                    0 => vec!["t0".to_owned()],
+                    1 => vec!["t0".to_owned(), "t1".to_owned()],
+                    _ => Vec::new(),
+                }),
+                subscribed_topic_regex: (joining && topics == 2).then(|| "t.*".to_owned()),
+                topic_partitions: Some(if joining { Vec::new() } else { owned }),
+                ..Default::default()
+            };
+            let id = h.send(GroupRequest::ConsumerGroupHeartbeat(request), 1);
+            if let Some(ResponseKind::ConsumerGroupHeartbeat(response)) = h.responses.get(&id) {
+                let entry = clients.consumers.entry((group, member)).or_default();
+                if response.error_code == 0 && response.member_epoch >= 0 {
+                    entry.0 = response.member_epoch;
+                    if let Some(assignment) = &response.assignment {
+                        entry.1 = assignment
+                            .topic_partitions
+                            .iter()
+                            .map(|t| TopicPartitions {
+                                topic_id: t.topic_id,
+                                partitions: t.partitions.clone(),
+                                ..Default::default()
+                            })
+                            .collect();
+                    }
+                } else {
+                    // Fenced, unknown or gone: the client starts over.
+                    *entry = (0, Vec::new());
+                }
+            }
+        }
+        Action::ConsumerDescribe => {
+            let request = ConsumerGroupDescribeRequest {
+                group_ids: GROUPS.iter().map(|g| (*g).to_owned()).collect(),
+                ..Default::default()
+            };
+            h.send(GroupRequest::ConsumerGroupDescribe(request), 0);
+        }
         Action::Join {
             group,
             who,
@@ -524,6 +650,8 @@ proptest! {
             ..GroupConfig::default()
         };
         let mut h = Harness::new(config.clone());
+        let out = h.coordinator.set_topics(h.now_ms, topic_infos());
+        h.apply(out);
         let mut clients = Clients::default();
         for action in actions {
             run(&mut h, &mut clients, action);
@@ -536,6 +664,17 @@ proptest! {
         }
         replayed.finish_replay(h.now_ms);
         let mut replayed = Harness::with_coordinator(replayed, h.now_ms);
+        let out = replayed.coordinator.set_topics(replayed.now_ms, topic_infos());
+        replayed.apply(out);
+        // Consumer groups come back as they were; classic groups are checked below.
+        let (before, after) = (consumer_describe(&mut h), consumer_describe(&mut replayed));
+        for (before, after) in before.groups.iter().zip(&after.groups) {
+            if before.error_code == 0 {
+                prop_assert_eq!(after, before);
+            } else {
+                prop_assert_ne!(after.error_code, 0, "{:?}", after);
+            }
+        }
         for group in GROUPS {
             prop_assert_eq!(replayed.fetch_all(group), h.fetch_all(group), "offsets of {}", group);
             let described = h.describe(&[group], 5);
