@@ -1,6 +1,7 @@
 //! Fjord's group coordinator: Kafka's classic group protocol (JoinGroup, SyncGroup,
-//! Heartbeat, LeaveGroup), committed offsets and the group admin APIs, as a pure state
-//! machine.
+//! Heartbeat, LeaveGroup), the consumer group protocol of KIP-848
+//! (ConsumerGroupHeartbeat, ConsumerGroupDescribe; see `consumer.rs` and ADR 0005),
+//! committed offsets and the group admin APIs, as a pure state machine.
 //!
 //! # How the runtime drives it
 //!
@@ -39,6 +40,8 @@
 //! | a static member replaced its member id in a stable group | GroupMetadataKey | GroupMetadataValue v3 |
 //! | the group became Empty | GroupMetadataKey | GroupMetadataValue v3 without members |
 //! | the group was deleted (DeleteGroups, or empty without offsets at expiry) | GroupMetadataKey | tombstone |
+//! | a consumer group (KIP-848) changed: members, epochs, assignments | key version 1000 (Fjord's) | JSON snapshot of the group |
+//! | a consumer group was deleted or became a classic group | key version 1000 | tombstone |
 //!
 //! Replay keeps members, as Kafka does: a group whose last record has members comes back
 //! Stable with them, in their generation, and their sessions start at `finish_replay`.
