@@ -24,6 +24,7 @@ pub use address::{BrokerAddress, BrokerList};
 pub use connection::Connection;
 pub use error::{Error, ErrorCode, Result};
 pub use offsets::{ListedOffset, OffsetQuery};
+pub use versions::{BrokerVersions, negotiate, spoken};
 
 /// How many times a retriable answer is retried in all.
 const ATTEMPTS_MAX: u32 = 6;
@@ -323,6 +324,35 @@ impl Client {
                         && attempt < ATTEMPTS_MAX =>
                 {
                     self.coordinators.remove(group);
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Runs `operation` on the cluster's controller as Metadata names it, or on any
+    /// broker when none is named: brokers of a KRaft cluster forward admin requests to
+    /// the controller themselves. NOT_CONTROLLER means the controller moved while asked;
+    /// Metadata is asked again and the operation retried, a bounded number of times.
+    pub async fn on_controller<T>(
+        &mut self,
+        mut operation: impl AsyncFnMut(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let controller_id = self.metadata(Some(Vec::new())).await?.controller_id;
+            let connection = if controller_id >= 0 {
+                self.broker(controller_id).await?
+            } else {
+                self.any_broker().await?
+            };
+            match operation(connection).await {
+                Err(error)
+                    if error.code() == Some(ErrorCode::NOT_CONTROLLER)
+                        && attempt < ATTEMPTS_MAX =>
+                {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 outcome => return outcome,
