@@ -125,7 +125,14 @@ pub async fn run(
                 });
             }
             Err((code, message)) => {
-                let error = topic_error(format!("deleting topic '{topic}'"), &topic, code, message);
+                let mut error =
+                    topic_error(format!("deleting topic '{topic}'"), &topic, code, message);
+                if code == ErrorCode::UNKNOWN_TOPIC_OR_PARTITION {
+                    error = error.with_hint(format!(
+                        "topic '{topic}' does not exist; `fjord topic list` shows the topics, \
+                         and --if-exists accepts a missing one"
+                    ));
+                }
                 failure.get_or_insert(error);
             }
         }

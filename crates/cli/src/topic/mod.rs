@@ -188,8 +188,7 @@ fn topic_hint(topic: &str, code: ErrorCode) -> Option<String> {
             format!("topic '{topic}' does not exist; create it with `fjord topic create {topic}`")
         }
         ErrorCode::TOPIC_ALREADY_EXISTS => format!(
-            "topic '{topic}' already exists; use `fjord topic describe {topic}`, or \
-             --if-not-exists to accept it"
+            "see it with `fjord topic describe {topic}`, or pass --if-not-exists to accept it"
         ),
         ErrorCode::INVALID_REPLICATION_FACTOR => "the replication factor cannot be larger than \
              the number of brokers; `fjord cluster info` lists them"
@@ -197,10 +196,9 @@ fn topic_hint(topic: &str, code: ErrorCode) -> Option<String> {
         ErrorCode::INVALID_PARTITIONS => "the partition count must be at least 1, and \
              add-partitions can only grow a topic: --to is the new total"
             .to_owned(),
-        ErrorCode::INVALID_CONFIG => format!(
-            "check the config's name and value; `fjord topic describe {topic} --all-configs` \
-             lists the configs a topic has"
-        ),
+        ErrorCode::INVALID_CONFIG => "check the config's name and value; `fjord topic describe \
+             TOPIC --all-configs` lists every topic config with its value"
+            .to_owned(),
         ErrorCode::POLICY_VIOLATION => {
             "the cluster's topic policy refused the request; ask its operators for the rules"
                 .to_owned()
@@ -367,8 +365,8 @@ mod tests {
         );
         assert_eq!(
             error.to_string(),
-            "creating topic 'x': TOPIC_ALREADY_EXISTS (36) (Topic 'x' already exists.); topic \
-             'x' already exists; use `fjord topic describe x`, or --if-not-exists to accept it"
+            "creating topic 'x': TOPIC_ALREADY_EXISTS (36) (Topic 'x' already exists.); see it \
+             with `fjord topic describe x`, or pass --if-not-exists to accept it"
         );
         for code in [
             ErrorCode::INVALID_REPLICATION_FACTOR,
