@@ -4,7 +4,7 @@ use fjord_protocol::messages::CreatePartitionsRequest;
 use fjord_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use serde::Serialize;
 
-use super::{parse_topic_name, topic_error};
+use super::{as_topic_error, parse_topic_name, topic_error};
 use crate::client::{Client, Connection, Error, ErrorCode};
 use crate::output::{self, Format, Report};
 
@@ -60,14 +60,11 @@ pub async fn run(
     // The current count is only reported; the broker judges the new one, so that the
     // refusal of a count that does not grow the topic is the cluster's own.
     let before = client
-        .topic_partitions(std::slice::from_ref(&topic))
+        .topic_metadata(&topic)
         .await
-        .map_err(|error| match error.code() {
-            Some(code) => topic_error(context(), &topic, code, None),
-            None => error,
-        })?
-        .get(&topic)
-        .map_or(0, Vec::len);
+        .map_err(|error| as_topic_error(error, context(), &topic))?
+        .partitions
+        .len();
     let request = CreatePartitionsRequest {
         topics: vec![CreatePartitionsTopic {
             name: topic.clone(),

@@ -9,7 +9,10 @@ use fjord_protocol::messages::describe_configs_response::DescribeConfigsResource
 use fjord_protocol::messages::metadata_response::MetadataResponsePartition;
 use serde::Serialize;
 
-use super::{RESOURCE_TOPIC, config_source_name, parse_topic_name, topic_error, topic_id_text};
+use super::{
+    RESOURCE_TOPIC, as_topic_error, config_source_name, parse_topic_name, topic_error,
+    topic_id_text,
+};
 use crate::client::{
     Client, Connection, Error, ErrorCode, ListedOffset, OffsetQuery, TopicPartition,
 };
@@ -246,22 +249,10 @@ async fn configs(client: &mut Client, topic: &str) -> crate::client::Result<Vec<
 
 pub async fn run(client: &mut Client, args: DescribeArgs, format: Format) -> anyhow::Result<()> {
     let name = args.topic;
-    let response = client.metadata(Some(vec![name.clone()])).await?;
-    let topic = response
-        .topics
-        .into_iter()
-        .find(|t| t.name.as_deref() == Some(name.as_str()));
-    let context = || format!("describing topic '{name}'");
-    let Some(topic) = topic else {
-        return Err(topic_error(
-            context(),
-            &name,
-            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-            None,
-        )
-        .into());
-    };
-    ErrorCode::check(topic.error_code).map_err(|code| topic_error(context(), &name, code, None))?;
+    let topic = client
+        .topic_metadata(&name)
+        .await
+        .map_err(|error| as_topic_error(error, format!("describing topic '{name}'"), &name))?;
     let mut partitions = topic.partitions;
     partitions.sort_by_key(|p| p.partition_index);
     let asked: BTreeSet<TopicPartition> = partitions

@@ -181,6 +181,15 @@ fn topic_error(context: String, topic: &str, code: ErrorCode, message: Option<St
     }
 }
 
+/// `error` with the context and hint of a topic command when it is a Kafka error (as
+/// from Metadata); other errors, such as an unreachable broker, are returned as they are.
+fn as_topic_error(error: Error, context: String, topic: &str) -> Error {
+    match error.code() {
+        Some(code) => topic_error(context, topic, code, None),
+        None => error,
+    }
+}
+
 /// What the user can do about `code`, answered for `topic`.
 fn topic_hint(topic: &str, code: ErrorCode) -> Option<String> {
     Some(match code {
