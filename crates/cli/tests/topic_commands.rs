@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::process::Command;
+use std::time::Duration;
+
 use fjord_testkit::TestBroker;
 use fjord_testkit::cli::{
     FAILURE, NOT_FOUND, UNREACHABLE, USAGE, closed_address, expect_failure, expect_success,
@@ -14,7 +17,7 @@ use fjord_testkit::cli::{
 use fjord_testkit::clients::{
     create_topic, describe_configs, partition_count, producer_config, watermarks,
 };
-use fjord_testkit::command::Finished;
+use fjord_testkit::command::{Finished, run_with_timeout};
 use fjord_testkit::messages::{Numbered, produce_numbered};
 use rdkafka::admin::{ConfigSource, ResourceSpecifier};
 use serde_json::Value;
@@ -576,6 +579,38 @@ fn a_broker_that_is_down_exits_3_naming_it() {
         );
         assert!(stderr.contains("--brokers"), "{stderr}");
     }
+}
+
+#[test]
+fn a_silent_broker_times_out_and_exits_3() {
+    // The kernel completes the handshake, but nobody ever reads the request.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = silent.local_addr().unwrap().to_string();
+    let stderr = expect_failure(
+        topic(&address, &["describe", "orders", "--timeout-ms", "300"]),
+        UNREACHABLE,
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{address} did not answer ApiVersions within 300 ms"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn brokers_come_from_fjord_brokers_when_not_given() {
+    let broker = TestBroker::start();
+    create_topic(&broker.bootstrap(), "orders", 2, &[]);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_fjord"));
+    command
+        .args(["topic", "list"])
+        .env("FJORD_BROKERS", broker.bootstrap());
+    let finished = run_with_timeout(&mut command, b"", Duration::from_secs(120));
+    assert_eq!(
+        expect_success(finished),
+        "TOPIC   PARTITIONS  REPLICAS\norders  2           1\n"
+    );
 }
 
 #[test]
