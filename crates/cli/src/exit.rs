@@ -29,11 +29,20 @@ Exit codes:
 #[error("{0}")]
 pub struct NotFound(pub String);
 
+/// The command line asks for something contradictory that clap cannot see, such as a
+/// config both set and deleted.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Usage(pub String);
+
 /// The exit code for `error`, from the first cause that tells.
 pub fn code_of(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if cause.downcast_ref::<NotFound>().is_some() {
             return NOT_FOUND;
+        }
+        if cause.downcast_ref::<Usage>().is_some() {
+            return USAGE;
         }
         if let Some(error) = cause.downcast_ref::<client::Error>() {
             if error.is_unreachable() {
@@ -83,6 +92,7 @@ mod tests {
             code_of(&anyhow::Error::new(NotFound("g".into()))),
             NOT_FOUND
         );
+        assert_eq!(code_of(&anyhow::Error::new(Usage("u".into()))), USAGE);
         assert_eq!(code_of(&anyhow::anyhow!("anything else")), FAILURE);
     }
 

@@ -1,8 +1,9 @@
 //! `fjord`: the broker (`fjord serve`) and a client for any Kafka-compatible cluster
-//! (`fjord group ...`). The binary is thin: it parses arguments and settings and calls
+//! (`fjord topic ...`, `fjord group ...`, `fjord cluster ...`). The binary is thin: it parses arguments and settings and calls
 //! the crates, or the small protocol client in [`client`].
 
 mod client;
+mod cluster;
 mod datetime;
 mod exit;
 mod group;
@@ -10,6 +11,7 @@ mod options;
 mod output;
 mod serve;
 mod settings;
+mod topic;
 
 use clap::{Parser, Subcommand};
 
@@ -49,6 +51,31 @@ enum Command {
     ///   FJORD_BROKERS=kafka-1:9092,kafka-2:9092 fjord group list --format json
     #[command(verbatim_doc_comment, after_help = exit::HELP)]
     Group(group::GroupArgs),
+
+    /// Create, list, describe, delete and alter the topics of any Kafka-compatible cluster.
+    ///
+    /// The brokers come from --brokers, else FJORD_BROKERS, else 127.0.0.1:9092.
+    ///
+    /// Examples:
+    ///   fjord topic create orders -p 6 -c retention.ms=86400000
+    ///   fjord topic list
+    ///   fjord topic describe orders
+    ///   fjord topic alter-config orders --set retention.ms=3600000 --delete cleanup.policy
+    ///   fjord topic add-partitions orders --to 12
+    ///   fjord topic delete orders
+    ///   FJORD_BROKERS=kafka-1:9092,kafka-2:9092 fjord topic list --format json
+    #[command(verbatim_doc_comment, after_help = exit::HELP)]
+    Topic(topic::TopicArgs),
+
+    /// Show what a Kafka-compatible cluster is made of and which API versions it speaks.
+    ///
+    /// The brokers come from --brokers, else FJORD_BROKERS, else 127.0.0.1:9092.
+    ///
+    /// Examples:
+    ///   fjord cluster info
+    ///   fjord cluster info --brokers kafka-1:9092 --format json
+    #[command(verbatim_doc_comment, after_help = exit::HELP)]
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +95,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Group(args) => group::run(args),
+        Command::Topic(args) => topic::run(args),
+        Command::Cluster(args) => cluster::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::from(exit::SUCCESS),

@@ -8,11 +8,12 @@
 //! The other modules are what the integration tests share: [`clients`] configures real
 //! Kafka clients (librdkafka) for a local broker, [`messages`] produces numbered messages
 //! and reads them back, [`raw`] speaks the protocol without a client library, [`disk`]
-//! looks at the files a broker wrote, and [`command`] runs external tools such as kcat
-//! with a time limit.
+//! looks at the files a broker wrote, [`command`] runs external tools such as kcat
+//! with a time limit, and [`cli`] runs the `fjord` binary's client commands.
 
 #![allow(clippy::unwrap_used)] // Test support: a failure to start is a failed test.
 
+pub mod cli;
 pub mod clients;
 pub mod command;
 pub mod disk;

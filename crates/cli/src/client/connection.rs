@@ -76,6 +76,11 @@ impl Connection {
         &self.address
     }
 
+    /// The API versions the broker offered when the connection was opened.
+    pub fn versions(&self) -> &BrokerVersions {
+        &self.versions
+    }
+
     /// Whether an earlier failure left the connection unusable.
     pub fn is_broken(&self) -> bool {
         self.broken

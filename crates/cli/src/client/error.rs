@@ -1,6 +1,7 @@
 //! The client's errors: reaching a broker, talking to it, and the Kafka error codes it
 //! answers with.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use super::address::BrokerAddress;
@@ -10,7 +11,8 @@ use super::address::BrokerAddress;
 pub struct ErrorCode(pub i16);
 
 /// Kafka's names of the codes the client meets or is likely to: the group coordinator's,
-/// the partition leaders' of ListOffsets, and authorization failures.
+/// the partition leaders' of ListOffsets, the admin requests' (topics, partitions,
+/// configs) and authorization failures.
 const NAMES: &[(i16, &str)] = &[
     (-1, "UNKNOWN_SERVER_ERROR"),
     (0, "NONE"),
@@ -37,11 +39,19 @@ const NAMES: &[(i16, &str)] = &[
     (31, "CLUSTER_AUTHORIZATION_FAILED"),
     (32, "INVALID_TIMESTAMP"),
     (35, "UNSUPPORTED_VERSION"),
+    (36, "TOPIC_ALREADY_EXISTS"),
+    (37, "INVALID_PARTITIONS"),
+    (38, "INVALID_REPLICATION_FACTOR"),
+    (39, "INVALID_REPLICA_ASSIGNMENT"),
+    (40, "INVALID_CONFIG"),
+    (41, "NOT_CONTROLLER"),
     (42, "INVALID_REQUEST"),
+    (44, "POLICY_VIOLATION"),
     (56, "KAFKA_STORAGE_ERROR"),
     (58, "SASL_AUTHENTICATION_FAILED"),
     (68, "NON_EMPTY_GROUP"),
     (69, "GROUP_ID_NOT_FOUND"),
+    (73, "TOPIC_DELETION_DISABLED"),
     (74, "FENCED_LEADER_EPOCH"),
     (75, "UNKNOWN_LEADER_EPOCH"),
     (78, "OFFSET_NOT_AVAILABLE"),
@@ -49,6 +59,7 @@ const NAMES: &[(i16, &str)] = &[
     (82, "FENCED_INSTANCE_ID"),
     (86, "GROUP_SUBSCRIBED_TO_TOPIC"),
     (88, "UNSTABLE_OFFSET_COMMIT"),
+    (89, "THROTTLING_QUOTA_EXCEEDED"),
     (100, "UNKNOWN_TOPIC_ID"),
     (110, "FENCED_MEMBER_EPOCH"),
     (113, "STALE_MEMBER_EPOCH"),
@@ -64,10 +75,20 @@ impl ErrorCode {
     pub const ILLEGAL_GENERATION: ErrorCode = ErrorCode(22);
     pub const UNKNOWN_MEMBER_ID: ErrorCode = ErrorCode(25);
     pub const REBALANCE_IN_PROGRESS: ErrorCode = ErrorCode(27);
+    pub const INVALID_TOPIC_EXCEPTION: ErrorCode = ErrorCode(17);
+    pub const TOPIC_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(29);
+    pub const CLUSTER_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(31);
     pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(35);
+    pub const TOPIC_ALREADY_EXISTS: ErrorCode = ErrorCode(36);
+    pub const INVALID_PARTITIONS: ErrorCode = ErrorCode(37);
+    pub const INVALID_REPLICATION_FACTOR: ErrorCode = ErrorCode(38);
+    pub const INVALID_CONFIG: ErrorCode = ErrorCode(40);
+    pub const NOT_CONTROLLER: ErrorCode = ErrorCode(41);
+    pub const POLICY_VIOLATION: ErrorCode = ErrorCode(44);
     pub const NON_EMPTY_GROUP: ErrorCode = ErrorCode(68);
     pub const GROUP_ID_NOT_FOUND: ErrorCode = ErrorCode(69);
     pub const FENCED_LEADER_EPOCH: ErrorCode = ErrorCode(74);
+    pub const TOPIC_DELETION_DISABLED: ErrorCode = ErrorCode(73);
     pub const UNKNOWN_LEADER_EPOCH: ErrorCode = ErrorCode(75);
     pub const UNKNOWN_TOPIC_ID: ErrorCode = ErrorCode(100);
 
@@ -188,8 +209,9 @@ pub enum Error {
         code: ErrorCode,
         /// The broker's own error message, when the response carries one.
         message: Option<String>,
-        /// What the user can do about it.
-        hint: Option<&'static str>,
+        /// What the user can do about it; it may name what was asked for, so it is not
+        /// always a constant.
+        hint: Option<Cow<'static, str>>,
     },
     /// A broker id that no Metadata response lists.
     #[error("the cluster does not say where broker {node_id} is")]
@@ -217,8 +239,10 @@ fn message_suffix(message: &Option<String>) -> String {
     }
 }
 
-fn hint_suffix(hint: &Option<&'static str>) -> String {
-    hint.map(|hint| format!("; {hint}")).unwrap_or_default()
+fn hint_suffix(hint: &Option<Cow<'static, str>>) -> String {
+    hint.as_ref()
+        .map(|hint| format!("; {hint}"))
+        .unwrap_or_default()
 }
 
 impl Error {
@@ -233,9 +257,18 @@ impl Error {
     }
 
     /// Adds a hint to a Kafka error; other errors are returned as they are.
-    pub fn with_hint(mut self, new_hint: &'static str) -> Error {
+    pub fn with_hint(mut self, new_hint: impl Into<Cow<'static, str>>) -> Error {
         if let Error::Kafka { hint, .. } = &mut self {
-            *hint = Some(new_hint);
+            *hint = Some(new_hint.into());
+        }
+        self
+    }
+
+    /// Adds the broker's own error message to a Kafka error; other errors are returned
+    /// as they are.
+    pub fn with_message(mut self, new_message: Option<String>) -> Error {
+        if let Error::Kafka { message, .. } = &mut self {
+            *message = new_message;
         }
         self
     }
@@ -295,7 +328,7 @@ mod tests {
             context: "deleting group 'billing'".to_owned(),
             code: ErrorCode::NON_EMPTY_GROUP,
             message: Some("The group is not empty.".to_owned()),
-            hint: Some("stop its consumers first"),
+            hint: Some("stop its consumers first".into()),
         };
         assert_eq!(
             error.to_string(),

@@ -18,12 +18,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use fjord_protocol::messages::metadata_request::MetadataRequestTopic;
+use fjord_protocol::messages::metadata_response::MetadataResponseTopic;
 use fjord_protocol::messages::{FindCoordinatorRequest, MetadataRequest, MetadataResponse};
 
 pub use address::{BrokerAddress, BrokerList};
 pub use connection::Connection;
 pub use error::{Error, ErrorCode, Result};
 pub use offsets::{ListedOffset, OffsetQuery};
+pub use versions::{BrokerVersions, negotiate, spoken};
 
 /// How many times a retriable answer is retried in all.
 const ATTEMPTS_MAX: u32 = 6;
@@ -220,6 +222,32 @@ impl Client {
         }
     }
 
+    /// Metadata of topic `name`, retried while its leaders are being elected (a topic
+    /// just created may answer LEADER_NOT_AVAILABLE for a moment). A topic that does not
+    /// exist, or any other error of the topic, is a Kafka error with its code.
+    pub async fn topic_metadata(&mut self, name: &str) -> Result<MetadataResponseTopic> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.metadata(Some(vec![name.to_owned()])).await?;
+            let topic = response
+                .topics
+                .into_iter()
+                .find(|t| t.name.as_deref() == Some(name));
+            let code = match topic {
+                Some(topic) => match ErrorCode::check(topic.error_code) {
+                    Ok(()) => return Ok(topic),
+                    Err(code) => code,
+                },
+                None => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            };
+            if !(code.is_leader_retriable() && attempt < ATTEMPTS_MAX) {
+                return Err(Error::kafka(format!("looking up topic '{name}'"), code));
+            }
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
+
     /// The id of the coordinator of `group`, from FindCoordinator; retried while the
     /// cluster is still electing or loading it.
     pub async fn find_coordinator(&mut self, group: &str) -> Result<i32> {
@@ -323,6 +351,35 @@ impl Client {
                         && attempt < ATTEMPTS_MAX =>
                 {
                     self.coordinators.remove(group);
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Runs `operation` on the cluster's controller as Metadata names it, or on any
+    /// broker when none is named: brokers of a KRaft cluster forward admin requests to
+    /// the controller themselves. NOT_CONTROLLER means the controller moved while asked;
+    /// Metadata is asked again and the operation retried, a bounded number of times.
+    pub async fn on_controller<T>(
+        &mut self,
+        mut operation: impl AsyncFnMut(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let controller_id = self.metadata(Some(Vec::new())).await?.controller_id;
+            let connection = if controller_id >= 0 {
+                self.broker(controller_id).await?
+            } else {
+                self.any_broker().await?
+            };
+            match operation(connection).await {
+                Err(error)
+                    if error.code() == Some(ErrorCode::NOT_CONTROLLER)
+                        && attempt < ATTEMPTS_MAX =>
+                {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 outcome => return outcome,
@@ -548,6 +605,102 @@ mod tests {
             error.to_string(),
             "looking up topic 'gone': UNKNOWN_TOPIC_OR_PARTITION (3); the topic does not exist"
         );
+    }
+
+    #[tokio::test]
+    async fn admin_requests_go_to_the_controller_and_follow_it_when_it_moves() {
+        use fjord_protocol::messages::create_topics_response::CreatableTopicResult;
+        use fjord_protocol::messages::{CreateTopicsRequest, CreateTopicsResponse};
+
+        let (first, first_address) = listen().await;
+        let (second, second_address) = listen().await;
+        let brokers = [(1, first_address.port), (2, second_address.port)];
+        let versions = [
+            (ApiKey::ApiVersions, 0, 3),
+            (ApiKey::Metadata, 0, 12),
+            (ApiKey::CreateTopics, 0, 7),
+        ];
+        let create_answer = |code: ErrorCode| {
+            ResponseKind::CreateTopics(CreateTopicsResponse {
+                topics: vec![CreatableTopicResult {
+                    name: "t".to_owned(),
+                    error_code: code.0,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        };
+        // Broker 1 is the controller in the first Metadata answer, then broker 2 is:
+        // broker 1 answers NOT_CONTROLLER, broker 2 creates the topic.
+        let metadata_asked = Arc::new(AtomicUsize::new(0));
+        let asked = Arc::clone(&metadata_asked);
+        serve(first, &versions, move |request, _| match request {
+            RequestKind::Metadata(_) => {
+                let ResponseKind::Metadata(mut answer) = metadata_answer(&brokers, &[]) else {
+                    unreachable!()
+                };
+                answer.controller_id = if asked.fetch_add(1, Ordering::SeqCst) == 0 {
+                    1
+                } else {
+                    2
+                };
+                ResponseKind::Metadata(answer)
+            }
+            RequestKind::CreateTopics(_) => create_answer(ErrorCode::NOT_CONTROLLER),
+            other => panic!("unexpected {other:?}"),
+        });
+        let created = Arc::new(AtomicUsize::new(0));
+        let created_by_second = Arc::clone(&created);
+        serve(second, &versions, move |request, _| match request {
+            RequestKind::CreateTopics(_) => {
+                created_by_second.fetch_add(1, Ordering::SeqCst);
+                create_answer(ErrorCode(0))
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let mut client = client(&first_address);
+        let answered_by = client
+            .on_controller(async |connection: &mut Connection| {
+                let response = connection.request(&CreateTopicsRequest::default()).await?;
+                ErrorCode::check(response.topics[0].error_code)
+                    .map_err(|code| Error::kafka("creating topic 't'", code))?;
+                Ok(connection.address().port)
+            })
+            .await
+            .unwrap();
+        assert_eq!(answered_by, second_address.port);
+        assert_eq!(created.load(Ordering::SeqCst), 1);
+        assert_eq!(metadata_asked.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn topic_metadata_waits_for_a_leader_and_names_unknown_topics() {
+        let (listener, address) = listen().await;
+        let port = address.port;
+        let versions = [(ApiKey::ApiVersions, 0, 3), (ApiKey::Metadata, 0, 12)];
+        let mut electing = true;
+        serve(listener, &versions, move |_, _| {
+            let ResponseKind::Metadata(mut answer) = metadata_answer(&[(1, port)], &[("t", 0, 1)])
+            else {
+                unreachable!()
+            };
+            if std::mem::take(&mut electing) {
+                answer.topics[0].error_code = ErrorCode::LEADER_NOT_AVAILABLE.0;
+            }
+            ResponseKind::Metadata(answer)
+        });
+        let mut client = client(&address);
+        let topic = client.topic_metadata("t").await.unwrap();
+        assert_eq!(topic.name.as_deref(), Some("t"));
+        assert_eq!(topic.partitions.len(), 1);
+        for missing in ["gone", "never-listed"] {
+            let error = client.topic_metadata(missing).await.unwrap_err();
+            assert_eq!(error.code(), Some(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+            assert_eq!(
+                error.to_string(),
+                format!("looking up topic '{missing}': UNKNOWN_TOPIC_OR_PARTITION (3)")
+            );
+        }
     }
 
     #[test]

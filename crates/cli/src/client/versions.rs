@@ -9,9 +9,10 @@ use std::collections::HashMap;
 
 use fjord_protocol::messages::api_versions_response::ApiVersion;
 use fjord_protocol::messages::{
-    ApiVersionsRequest, ConsumerGroupDescribeRequest, DeleteGroupsRequest, DescribeGroupsRequest,
-    FindCoordinatorRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetCommitRequest, OffsetFetchRequest,
+    ApiVersionsRequest, ConsumerGroupDescribeRequest, CreatePartitionsRequest, CreateTopicsRequest,
+    DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FindCoordinatorRequest, IncrementalAlterConfigsRequest, ListGroupsRequest, ListOffsetsRequest,
+    MetadataRequest, OffsetCommitRequest, OffsetFetchRequest,
 };
 use fjord_protocol::{ApiKey, Request, VersionRange};
 
@@ -26,6 +27,15 @@ macro_rules! spoken {
         $(impl ClientRequest for $request {
             const SPOKEN: VersionRange = VersionRange { min: $min, max: $max };
         })*
+
+        /// The versions the client speaks of `api`, or `None` for an API it never sends
+        /// (`fjord cluster info` shows both).
+        pub fn spoken(api: ApiKey) -> Option<VersionRange> {
+            $(if api == <$request as Request>::API_KEY {
+                return Some(<$request as ClientRequest>::SPOKEN);
+            })*
+            None
+        }
     };
 }
 
@@ -48,6 +58,16 @@ spoken! {
     DeleteGroupsRequest => 0..=2,
     // Groups of the consumer protocol (KIP-848), which DescribeGroups does not describe.
     ConsumerGroupDescribeRequest => 0..=0,
+    // v4 (Kafka 2.4, KIP-464): -1 partitions or replicas means the broker's default;
+    // v5 answers with the topic's partitions, replicas and configs.
+    CreateTopicsRequest => 4..=7,
+    // v6 names topics in `topics` (names or ids) instead of `topic_names`; both shapes
+    // are handled.
+    DeleteTopicsRequest => 1..=6,
+    CreatePartitionsRequest => 0..=3,
+    // v1: config sources and synonyms; v3: config types.
+    DescribeConfigsRequest => 1..=4,
+    IncrementalAlterConfigsRequest => 0..=1,
 }
 
 /// The versions a broker offers, by API key, from its ApiVersions response.
@@ -69,6 +89,13 @@ impl BrokerVersions {
                 })
                 .collect(),
         )
+    }
+
+    /// Every API the broker offers, by key, with its versions.
+    pub fn all(&self) -> Vec<(i16, VersionRange)> {
+        let mut all: Vec<(i16, VersionRange)> = self.0.iter().map(|(k, r)| (*k, *r)).collect();
+        all.sort_unstable_by_key(|(key, _)| *key);
+        all
     }
 
     /// The versions the broker offers for `api`, if any.
@@ -134,5 +161,36 @@ mod tests {
         check::<OffsetCommitRequest>();
         check::<DeleteGroupsRequest>();
         check::<ConsumerGroupDescribeRequest>();
+        check::<CreateTopicsRequest>();
+        check::<DeleteTopicsRequest>();
+        check::<CreatePartitionsRequest>();
+        check::<DescribeConfigsRequest>();
+        check::<IncrementalAlterConfigsRequest>();
+    }
+
+    #[test]
+    fn spoken_is_known_by_api_key() {
+        assert_eq!(spoken(ApiKey::CreateTopics), Some(range(4, 7)));
+        assert_eq!(spoken(ApiKey::Metadata), Some(range(4, 12)));
+        assert_eq!(spoken(ApiKey::Produce), None);
+    }
+
+    #[test]
+    fn the_broker_table_is_listed_by_key() {
+        let versions = BrokerVersions::from_response(&[
+            ApiVersion {
+                api_key: ApiKey::Metadata.key(),
+                min_version: 0,
+                max_version: 12,
+                ..Default::default()
+            },
+            ApiVersion {
+                api_key: ApiKey::Produce.key(),
+                min_version: 3,
+                max_version: 11,
+                ..Default::default()
+            },
+        ]);
+        assert_eq!(versions.all(), [(0, range(3, 11)), (3, range(0, 12))]);
     }
 }
