@@ -878,6 +878,15 @@ impl GroupCoordinator {
                 group: group_id.clone(),
                 member: member_id.clone(),
             });
+            // It has a session's time from now to come back, as in Kafka.
+            let session_timeout_ms = i64::from(self.config.group_consumer_session_timeout_ms);
+            self.timers.set(
+                Timer::ConsumerSession {
+                    group: group_id.clone(),
+                    member: member_id.clone(),
+                },
+                now_ms.saturating_add(session_timeout_ms),
+            );
         } else {
             self.remove_consumer_member(now_ms, group_id, &member_id);
         }
