@@ -573,6 +573,7 @@ impl GroupCoordinator {
         let max_size = usize::try_from(self.config.group_consumer_max_size).unwrap_or(0);
         let session_timeout_ms = i64::from(self.config.group_consumer_session_timeout_ms);
         let heartbeat_interval_ms = self.config.group_consumer_heartbeat_interval_ms;
+        let record_bytes_max = self.config.group_metadata_record_bytes_max;
         let member_id = if request.member_id.is_empty() {
             // Version 0: the coordinator names new members.
             self.member_ids.next(client_id)
@@ -747,6 +748,19 @@ impl GroupCoordinator {
         }
         let assigned_before = consumer.members.get(&member_id).map(|m| m.assigned.clone());
         reconcile(consumer, &member_id, owned.as_ref());
+        // The group must fit one record of `__consumer_offsets`; a change that would
+        // not is undone and refused, as Kafka refuses a rebalance whose record is too
+        // large for the log.
+        let record_bytes = serde_json::to_vec(&*consumer).map_or(usize::MAX, |v| v.len());
+        if record_bytes > record_bytes_max {
+            *consumer = before;
+            return Err((
+                ErrorCode::UNKNOWN_SERVER_ERROR,
+                format!(
+                    "The group's state would take {record_bytes} bytes, over the {record_bytes_max}-byte record limit."
+                ),
+            ));
+        }
         let Some(member) = consumer.members.get(&member_id) else {
             return Err((
                 ErrorCode::UNKNOWN_SERVER_ERROR,

@@ -665,3 +665,32 @@ fn a_replayed_coordinator_knows_the_members_and_their_epochs() {
     assert_eq!(describe_state(&mut h2).0, "Stable");
     assert_eq!(h2.fetch(GROUP, &[("orders", 0)]), vec![42]);
 }
+
+#[test]
+fn a_subscription_too_large_to_store_is_refused_and_changes_nothing() {
+    let mut h = Harness::new(fjord_group::GroupConfig {
+        group_metadata_record_bytes_max: 4_096,
+        ..config()
+    });
+    let out = h
+        .coordinator
+        .set_topics(h.now_ms, [topic(ORDERS, "orders", 6)]);
+    h.apply(out);
+    let a = join(&mut h, "a", &["orders"]);
+    let records = h.log.len();
+    let names: Vec<String> = (0..500).map(|i| format!("topic-{i:04}")).collect();
+    let mut request = join_request("b", &[]);
+    request.subscribed_topic_names = Some(names);
+    let response = heartbeat(&mut h, request);
+    assert_eq!(
+        response.error_code, -1,
+        "UNKNOWN_SERVER_ERROR: {response:?}"
+    );
+    assert_eq!(h.log.len(), records, "nothing written");
+    let (state, group_epoch, _) = describe_state(&mut h);
+    assert_eq!(
+        (state.as_str(), group_epoch),
+        ("Stable", a.epoch),
+        "nothing changed"
+    );
+}
