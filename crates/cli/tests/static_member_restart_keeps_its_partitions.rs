@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
 use fjord_testkit::clients::{GroupProtocol, assigned_partitions, create_topic};
-use fjord_testkit::groups::assert_group_type;
+use fjord_testkit::groups::{assert_group_type, describe_consumer_group};
 use rdkafka::ClientContext;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -244,7 +244,8 @@ mod consumer {
     }
 }
 
-/// The scenario that a static member away longer than the session timeout names.
+/// Closes the member that joined second and checks that its partitions move to the other
+/// once its session has expired, and not before.
 fn a_static_member_away_longer_than_the_session_timeout_loses_its_partitions(
     protocol: GroupProtocol,
 ) {
@@ -252,8 +253,31 @@ fn a_static_member_away_longer_than_the_session_timeout_loses_its_partitions(
     let bootstrap = broker.bootstrap();
     let (leader, follower) = stable_pair(protocol, &bootstrap);
     assert_group_type(broker.addr(), GROUP, protocol);
+    let follower_share = assignment(&follower);
     let closed_at = Instant::now();
     drop(follower);
+    if protocol == GroupProtocol::Consumer {
+        // The close was a temporary leave (epoch -2): the broker still holds the member,
+        // with its partitions, under its instance id.
+        let described = describe_consumer_group(broker.addr(), GROUP);
+        let reserved: Option<BTreeSet<i32>> = described
+            .members
+            .iter()
+            .find(|m| m.instance_id.as_deref() == Some("dashboard-b"))
+            .map(|m| {
+                m.assignment
+                    .topic_partitions
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().copied())
+                    .collect()
+            });
+        assert_eq!(
+            reserved,
+            Some(follower_share),
+            "the closed static member keeps its partitions: {:?}",
+            described.members
+        );
+    }
     // Its partitions wait for it for the session timeout, then move.
     poll_until(&[&leader], "the take-over", || {
         assignment(&leader).len() == PARTITIONS as usize
