@@ -62,6 +62,8 @@ const CHILD_COMMIT_EVERY: usize = 64;
 /// The environment variable that gives the child the broker to join; without it, the
 /// helper test does nothing.
 const CHILD_BOOTSTRAP_ENV: &str = "FJORD_TEST_KILLABLE_MEMBER_BOOTSTRAP";
+/// The longest the consumer-protocol child runs: far beyond any scenario's [`DEADLINE`].
+const CHILD_LIFETIME_MAX: Duration = Duration::from_secs(300);
 /// Output lines of the child that report its work; the test harness prints other lines.
 const PROCESSED: &str = "processed";
 const COMMITTED: &str = "committed";
@@ -197,7 +199,7 @@ impl Drop for ChildMember {
 /// The consumer-protocol member that [`ChildMember::consumer_protocol`] runs in a child
 /// process: it processes each message (prints it), and commits after every
 /// [`CHILD_COMMIT_EVERY`] of them, printing what it committed once the broker has
-/// accepted it. It runs until it is killed.
+/// accepted it. It runs until it is killed, or at most [`CHILD_LIFETIME_MAX`].
 #[test]
 #[ignore = "a helper that the killed-member scenario runs in a child process"]
 fn killable_member() {
@@ -214,7 +216,10 @@ fn killable_member() {
     let mut next_by_partition: BTreeMap<i32, i64> = BTreeMap::new();
     let mut uncommitted = 0;
     let mut stdout = std::io::stdout();
-    loop {
+    // The parent kills this process; the limit only ends a child whose parent died first
+    // (itself killed, say), which would otherwise stay in the group forever.
+    let started = Instant::now();
+    while started.elapsed() < CHILD_LIFETIME_MAX {
         let Some(message) = consumer.poll(Duration::from_millis(100)) else {
             continue;
         };
