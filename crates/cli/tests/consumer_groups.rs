@@ -9,7 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
+use fjord_testkit::both_protocols;
 use fjord_testkit::clients::{GroupProtocol, create_topic, producer_config};
+use fjord_testkit::groups::assert_group_type;
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 
@@ -28,46 +30,6 @@ fn broker() -> TestBroker {
 
 fn member(protocol: GroupProtocol, bootstrap: &str, group: &str) -> BaseConsumer {
     protocol.member_config(bootstrap, group).create().unwrap()
-}
-
-/// The type ListGroups gives `group` ("classic" or "consumer"), so that a scenario can
-/// check that the protocol it asked for is the one the client uses.
-fn group_type(broker: &TestBroker, group: &str) -> Option<String> {
-    use fjord_protocol::messages::ListGroupsRequest;
-    let mut connection = fjord_testkit::raw::RawConnection::connect(broker.addr()).unwrap();
-    let listed = connection
-        .request(&ListGroupsRequest::default(), 5)
-        .unwrap();
-    listed
-        .groups
-        .into_iter()
-        .find(|g| g.group_id == group)
-        .map(|g| g.group_type)
-}
-
-fn expected_type(protocol: GroupProtocol) -> Option<String> {
-    Some(match protocol {
-        GroupProtocol::Classic => "classic".to_owned(),
-        GroupProtocol::Consumer => "consumer".to_owned(),
-    })
-}
-
-/// Runs each scenario once per group protocol, as two tests.
-macro_rules! both_protocols {
-    ($($scenario:ident),* $(,)?) => {
-        mod classic {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(fjord_testkit::clients::GroupProtocol::Classic);
-            })*
-        }
-        mod consumer {
-            $(#[test]
-            fn $scenario() {
-                super::$scenario(fjord_testkit::clients::GroupProtocol::Consumer);
-            })*
-        }
-    };
 }
 
 both_protocols!(
@@ -126,7 +88,7 @@ fn fan_out_every_group_reads_every_message(protocol: GroupProtocol) {
         ids.iter().all(|read| read.len() as u64 >= count)
     });
     for group in groups {
-        assert_eq!(group_type(&broker, group), expected_type(protocol));
+        assert_group_type(broker.addr(), group, protocol);
     }
     for (group, read) in groups.iter().zip(ids) {
         let unique: BTreeSet<u64> = read.iter().copied().collect();
@@ -184,7 +146,7 @@ fn queue_members_share_the_partitions_and_read_each_message_once(protocol: Group
         let assigned = consumer.assignment().unwrap().count();
         assert_eq!(assigned, 2, "member {i} still has two partitions");
     }
-    assert_eq!(group_type(&broker, "workers"), expected_type(protocol));
+    assert_group_type(broker.addr(), "workers", protocol);
 }
 
 fn a_seventh_member_stands_by_and_takes_over_when_another_leaves(protocol: GroupProtocol) {

@@ -15,6 +15,10 @@
 //! a "crash" that is the consumer dropped at a chosen point without a further commit. The
 //! successor is a second member of the same group. The auto-commit case waits for the
 //! timer's commit to land before the crash, so it is deterministic too.
+//!
+//! Every scenario runs with both group protocols (`group.protocol=classic` and
+//! `consumer`): the guarantees depend on when the application commits, not on how the
+//! group hands out partitions.
 
 #![allow(clippy::unwrap_used)]
 
@@ -22,7 +26,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{REQUEST_TIMEOUT, client_config, create_topic, producer_config};
+use fjord_testkit::both_protocols;
+use fjord_testkit::clients::{
+    GroupProtocol, REQUEST_TIMEOUT, client_config, create_topic, producer_config,
+};
+use fjord_testkit::groups::assert_group_type;
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -44,7 +52,7 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A broker with `invoices` (one partition) holding messages 0..COUNT.
 fn broker_with_invoices() -> TestBroker {
-    let broker = TestBroker::start_with(|config| config.group_initial_rebalance_delay_ms = 0);
+    let broker = TestBroker::start_with(GroupProtocol::configure_broker);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, TOPIC, 1, &[]);
     let delivered = produce_numbered(&producer_config(&bootstrap), TOPIC, &NUMBERED, 0..COUNT);
@@ -54,21 +62,17 @@ fn broker_with_invoices() -> TestBroker {
     broker
 }
 
-/// A member of `GROUP` subscribed to `invoices`. With `auto_commit`, librdkafka commits
-/// the offsets of the messages it has handed to the application every 100 ms.
-fn member(bootstrap: &str, auto_commit: bool) -> BaseConsumer {
-    let mut config = client_config(bootstrap);
+/// A member of `GROUP` subscribed to `invoices`, speaking `protocol`. With
+/// `auto_commit`, librdkafka commits the offsets of the messages it has handed to the
+/// application every 100 ms.
+fn member(protocol: GroupProtocol, bootstrap: &str, auto_commit: bool) -> BaseConsumer {
+    let mut config = protocol.member_config(bootstrap, GROUP);
     config
-        .set("group.id", GROUP)
-        .set("auto.offset.reset", "earliest")
         .set(
             "enable.auto.commit",
             if auto_commit { "true" } else { "false" },
         )
-        .set("auto.commit.interval.ms", "100")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
-        .set("fetch.wait.max.ms", "100");
+        .set("auto.commit.interval.ms", "100");
     let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
     consumer
@@ -117,16 +121,17 @@ fn committed(bootstrap: &str) -> Option<i64> {
 }
 
 /// The "crash": the member goes away at this exact point and commits nothing more.
-/// (librdkafka's close still sends LeaveGroup, so the successor need not wait for the
-/// session timeout; with `enable.auto.commit=false` it commits nothing on the way out.)
+/// (librdkafka's close still leaves the group, with LeaveGroup or a heartbeat with epoch
+/// -1, so the successor need not wait for the session timeout; with
+/// `enable.auto.commit=false` it commits nothing on the way out.)
 fn crash(consumer: BaseConsumer) {
     drop(consumer);
 }
 
 /// Ids the successor processes: from wherever the group's committed offset sends it to
 /// the end of the partition.
-fn successor_processes_the_rest(bootstrap: &str) -> Vec<u64> {
-    let successor = member(bootstrap, false);
+fn successor_processes_the_rest(protocol: GroupProtocol, bootstrap: &str) -> Vec<u64> {
+    let successor = member(protocol, bootstrap, false);
     let mut ids = Vec::new();
     let started = Instant::now();
     while ids.last() != Some(&(COUNT - 1)) {
@@ -154,16 +159,22 @@ fn lost_and_duplicated(processed: &[u64]) -> (BTreeSet<u64>, BTreeSet<u64>) {
     (lost, duplicated)
 }
 
-#[test]
-fn commit_before_processing_loses_what_a_crash_interrupts_at_most_once() {
+both_protocols!(
+    commit_before_processing_loses_what_a_crash_interrupts_at_most_once,
+    commit_after_processing_repeats_what_a_crash_interrupts_at_least_once,
+    auto_commit_commits_what_was_handed_over_not_what_was_processed,
+);
+
+fn commit_before_processing_loses_what_a_crash_interrupts_at_most_once(protocol: GroupProtocol) {
     let broker = broker_with_invoices();
     let bootstrap = broker.bootstrap();
     let mut processed = Vec::new();
 
-    let first = member(&bootstrap, false);
+    let first = member(protocol, &bootstrap, false);
     // Batch 0..10: commit, then process.
     let batch = take(&first, BATCH);
     assert_eq!(batch, (0..10).collect::<Vec<_>>());
+    assert_group_type(broker.addr(), GROUP, protocol);
     commit(&first, 10);
     processed.extend(&batch);
     // Batch 10..20: commit, then crash halfway through processing it.
@@ -178,7 +189,7 @@ fn commit_before_processing_loses_what_a_crash_interrupts_at_most_once() {
         "the unfinished batch is committed"
     );
 
-    let rest = successor_processes_the_rest(&bootstrap);
+    let rest = successor_processes_the_rest(protocol, &bootstrap);
     assert_eq!(
         rest.first(),
         Some(&20),
@@ -195,16 +206,16 @@ fn commit_before_processing_loses_what_a_crash_interrupts_at_most_once() {
     assert_eq!(duplicated, BTreeSet::new(), "nothing is processed twice");
 }
 
-#[test]
-fn commit_after_processing_repeats_what_a_crash_interrupts_at_least_once() {
+fn commit_after_processing_repeats_what_a_crash_interrupts_at_least_once(protocol: GroupProtocol) {
     let broker = broker_with_invoices();
     let bootstrap = broker.bootstrap();
     let mut processed = Vec::new();
 
-    let first = member(&bootstrap, false);
+    let first = member(protocol, &bootstrap, false);
     // Batch 0..10: process, then commit.
     let batch = take(&first, BATCH);
     assert_eq!(batch, (0..10).collect::<Vec<_>>());
+    assert_group_type(broker.addr(), GROUP, protocol);
     processed.extend(&batch);
     commit(&first, 10);
     // Batch 10..20: crash halfway through processing it, before its commit.
@@ -218,7 +229,7 @@ fn commit_after_processing_repeats_what_a_crash_interrupts_at_least_once() {
         "only the finished batch is committed"
     );
 
-    let rest = successor_processes_the_rest(&bootstrap);
+    let rest = successor_processes_the_rest(protocol, &bootstrap);
     assert_eq!(
         rest.first(),
         Some(&10),
@@ -235,17 +246,17 @@ fn commit_after_processing_repeats_what_a_crash_interrupts_at_least_once() {
     );
 }
 
-#[test]
-fn auto_commit_commits_what_was_handed_over_not_what_was_processed() {
+fn auto_commit_commits_what_was_handed_over_not_what_was_processed(protocol: GroupProtocol) {
     let broker = broker_with_invoices();
     let bootstrap = broker.bootstrap();
     let mut processed = Vec::new();
 
     // librdkafka stores a message's offset when `poll` returns it and commits stored
     // offsets on a timer, whatever the application has done with the message since.
-    let first = member(&bootstrap, true);
+    let first = member(protocol, &bootstrap, true);
     let batch = take(&first, 2 * BATCH);
     assert_eq!(batch, (0..20).collect::<Vec<_>>());
+    assert_group_type(broker.addr(), GROUP, protocol);
     processed.extend(&batch[..BATCH + PROCESSED_BEFORE_CRASH]);
     // Before the crash, the timer has already committed the whole of what `poll`
     // returned, the unprocessed tail included.
@@ -267,7 +278,7 @@ fn auto_commit_commits_what_was_handed_over_not_what_was_processed() {
     crash(first);
     assert_eq!(committed(&bootstrap), Some(20));
 
-    let rest = successor_processes_the_rest(&bootstrap);
+    let rest = successor_processes_the_rest(protocol, &bootstrap);
     assert_eq!(rest.first(), Some(&20));
     processed.extend(&rest);
 

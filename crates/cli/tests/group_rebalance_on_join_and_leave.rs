@@ -1,13 +1,19 @@
-//! Rebalancing a classic group when a member joins and when one leaves gracefully, with
-//! librdkafka's client-side assignors: the eager ones (`range`, `roundrobin`), where every
-//! member gives up everything and gets a new share, and `cooperative-sticky`, where only
-//! the partitions that move are revoked.
+//! Rebalancing a group when a member joins and when one leaves gracefully, with both of
+//! librdkafka's group protocols.
+//!
+//! Classic (`group.protocol=classic`) with librdkafka's client-side assignors: the eager
+//! ones (`range`, `roundrobin`), where every member gives up everything and gets a new
+//! share, and `cooperative-sticky`, where only the partitions that move are revoked.
+//!
+//! Consumer (`group.protocol=consumer`, KIP-848) with the broker's assignors (`uniform`
+//! and `range`, chosen with `group.remote.assignor`): rebalances are always incremental,
+//! so a member keeps the partitions it does not lose, as with `cooperative-sticky`.
 //!
 //! Each scenario: one member owns all six partitions; a second joins and they split them
-//! (disjoint shares that add up to all six); the second closes (LeaveGroup) and the first
-//! owns all six again, well before a session timeout could have expired. Messages flow
-//! throughout and are committed after processing, so none is lost across either
-//! rebalance.
+//! (disjoint shares that add up to all six); the second closes (LeaveGroup, or a
+//! ConsumerGroupHeartbeat with epoch -1) and the first owns all six again, well before a
+//! session timeout could have expired. Messages flow throughout and are committed after
+//! processing, so none is lost across either rebalance.
 
 #![allow(clippy::unwrap_used)]
 
@@ -16,7 +22,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{assigned_partitions, client_config, create_topic, producer_config};
+use fjord_testkit::clients::{GroupProtocol, assigned_partitions, create_topic, producer_config};
+use fjord_testkit::groups::{assert_group_type, describe_consumer_group};
 use fjord_testkit::messages::{Numbered, Received, produce_numbered};
 use rdkafka::ClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -72,20 +79,17 @@ impl ConsumerContext for Recorder {
 
 type Member = BaseConsumer<Recorder>;
 
-/// A member that commits after processing, with the given assignor.
-fn member(bootstrap: &str, strategy: &str) -> Member {
-    let mut config = client_config(bootstrap);
-    config
-        .set("group.id", GROUP)
-        .set("partition.assignment.strategy", strategy)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set(
-            "session.timeout.ms",
-            SESSION_TIMEOUT.as_millis().to_string(),
-        )
-        .set("heartbeat.interval.ms", "500")
-        .set("fetch.wait.max.ms", "100");
+/// A member that commits after processing, with the given assignor: a client-side one
+/// (`partition.assignment.strategy`) with the classic protocol, the broker's with the
+/// consumer protocol (`group.remote.assignor`; librdkafka refuses the classic setting
+/// then). Session timing is [`GroupProtocol::member_config`]'s: 6 s and 500 ms, set by the
+/// client with classic and by the broker with consumer.
+fn member(protocol: GroupProtocol, bootstrap: &str, assignor: &str) -> Member {
+    let mut config = protocol.member_config(bootstrap, GROUP);
+    match protocol {
+        GroupProtocol::Classic => config.set("partition.assignment.strategy", assignor),
+        GroupProtocol::Consumer => config.set("group.remote.assignor", assignor),
+    };
     let consumer: Member = config.create_with_context(Recorder::default()).unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
     consumer
@@ -170,15 +174,18 @@ fn all_partitions() -> BTreeSet<i32> {
     (0..PARTITIONS).collect()
 }
 
-fn rebalance_on_join_and_leave(strategy: &str, cooperative: bool) {
-    let broker = TestBroker::start_with(|config| config.group_initial_rebalance_delay_ms = 0);
+/// The scenario with `protocol` and `strategy`. `cooperative` says whether a rebalance
+/// takes from a member only the partitions that move (incremental) or everything (eager).
+fn rebalance_on_join_and_leave(protocol: GroupProtocol, strategy: &str, cooperative: bool) {
+    // The broker's consumer-group session (6 s) is the one SESSION_TIMEOUT names.
+    let broker = TestBroker::start_with(GroupProtocol::configure_broker);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, TOPIC, PARTITIONS, &[]);
     let produce = |ids| produce_numbered(&producer_config(&bootstrap), TOPIC, &NUMBERED, ids);
     let mut processed = Processed::default();
 
     produce(0..BATCH);
-    let first = member(&bootstrap, strategy);
+    let first = member(protocol, &bootstrap, strategy);
     poll_until(&[&first], &mut processed, "first member alone", |p| {
         p.ids.len() as u64 == BATCH
     });
@@ -187,13 +194,21 @@ fn rebalance_on_join_and_leave(strategy: &str, cooperative: bool) {
     let before_join = first.context().events().len();
 
     // Join: the two split the partitions.
-    let second = member(&bootstrap, strategy);
+    let second = member(protocol, &bootstrap, strategy);
     let both = [&first, &second];
     poll_until(&both, &mut processed, "split on join", |_| {
         split_among(&both)
     });
     let first_share = assignment(&first);
     let second_share = assignment(&second);
+    assert_group_type(broker.addr(), GROUP, protocol);
+    if protocol == GroupProtocol::Consumer {
+        assert_eq!(
+            describe_consumer_group(broker.addr(), GROUP).assignor_name,
+            strategy,
+            "the broker assigns with the assignor the members asked for"
+        );
+    }
     assert_eq!(
         (first_share.len(), second_share.len()),
         (3, 3),
@@ -210,13 +225,13 @@ fn rebalance_on_join_and_leave(strategy: &str, cooperative: bool) {
     if cooperative {
         assert_eq!(
             revoked_on_join, second_share,
-            "cooperative: the first member gives up only what moves to the second"
+            "{strategy}: the first member gives up only what moves to the second"
         );
     } else {
         assert_eq!(
             revoked_on_join,
             all_partitions(),
-            "eager: the first member gives up everything"
+            "{strategy}: eager, the first member gives up everything"
         );
     }
 
@@ -267,7 +282,7 @@ fn rebalance_on_join_and_leave(strategy: &str, cooperative: bool) {
         assert_eq!(
             leave_events,
             vec![Event::Assigned(second_share.clone())],
-            "cooperative: the first member only gains the second's partitions"
+            "{strategy}: the first member only gains the second's partitions"
         );
     } else {
         assert_eq!(
@@ -276,7 +291,7 @@ fn rebalance_on_join_and_leave(strategy: &str, cooperative: bool) {
                 Event::Revoked(first_share.clone()),
                 Event::Assigned(all_partitions())
             ],
-            "eager: the first member gives up its share and gets everything"
+            "{strategy}: eager, the first member gives up its share and gets everything"
         );
     }
 
@@ -289,20 +304,41 @@ fn rebalance_on_join_and_leave(strategy: &str, cooperative: bool) {
         (0..3 * BATCH).collect(),
         "no message lost across the two rebalances"
     );
-    eprintln!("{strategy}: took over on leave in {took_over:?}");
+    eprintln!("{protocol:?} {strategy}: took over on leave in {took_over:?}");
 }
 
-#[test]
-fn range_assignor_rebalances_on_join_and_on_leave() {
-    rebalance_on_join_and_leave("range", false);
+/// The classic protocol, with librdkafka's client-side assignors.
+mod classic {
+    use super::{GroupProtocol, rebalance_on_join_and_leave};
+
+    #[test]
+    fn range_assignor_rebalances_on_join_and_on_leave() {
+        rebalance_on_join_and_leave(GroupProtocol::Classic, "range", false);
+    }
+
+    #[test]
+    fn roundrobin_assignor_rebalances_on_join_and_on_leave() {
+        rebalance_on_join_and_leave(GroupProtocol::Classic, "roundrobin", false);
+    }
+
+    #[test]
+    fn cooperative_sticky_assignor_rebalances_incrementally_on_join_and_on_leave() {
+        rebalance_on_join_and_leave(GroupProtocol::Classic, "cooperative-sticky", true);
+    }
 }
 
-#[test]
-fn roundrobin_assignor_rebalances_on_join_and_on_leave() {
-    rebalance_on_join_and_leave("roundrobin", false);
-}
+/// The consumer protocol (KIP-848), with the broker's assignors: every rebalance is
+/// incremental.
+mod consumer {
+    use super::{GroupProtocol, rebalance_on_join_and_leave};
 
-#[test]
-fn cooperative_sticky_assignor_rebalances_incrementally_on_join_and_on_leave() {
-    rebalance_on_join_and_leave("cooperative-sticky", true);
+    #[test]
+    fn uniform_assignor_rebalances_incrementally_on_join_and_on_leave() {
+        rebalance_on_join_and_leave(GroupProtocol::Consumer, "uniform", true);
+    }
+
+    #[test]
+    fn range_assignor_rebalances_incrementally_on_join_and_on_leave() {
+        rebalance_on_join_and_leave(GroupProtocol::Consumer, "range", true);
+    }
 }

@@ -7,6 +7,10 @@
 //! id (the form Kafka accepts only for an empty group) writes them. The member that then
 //! reprocesses uses `auto.offset.reset=latest`, so any message it reads proves that it
 //! started from the committed offsets.
+//!
+//! Every scenario runs with both group protocols (`group.protocol=classic` and
+//! `consumer`): an empty group's offsets can be reset whichever protocol its members
+//! speak, and a reset is refused while either kind has a member.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,7 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use fjord_protocol::messages::describe_groups_request::DescribeGroupsRequest;
 use fjord_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use fjord_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -24,7 +27,9 @@ use fjord_protocol::messages::offset_fetch_request::{
 };
 use fjord_protocol::messages::{ListOffsetsRequest, OffsetCommitRequest, OffsetFetchRequest};
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{client_config, create_topic, producer_config};
+use fjord_testkit::both_protocols;
+use fjord_testkit::clients::{GroupProtocol, create_topic, producer_config};
+use fjord_testkit::groups::{assert_group_type, wait_until_empty};
 use fjord_testkit::messages::{Numbered, Received, flush, recording_producer};
 use fjord_testkit::raw::RawConnection;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -53,9 +58,10 @@ const UNKNOWN_MEMBER_ID: i16 = 25;
 type At = (i32, i64);
 
 /// A broker with `audit-log`, whose group `auditors` has read and committed everything
-/// and then left: the group is empty, every committed offset at the log end.
-fn broker_with_a_caught_up_group() -> TestBroker {
-    let broker = TestBroker::start_with(|config| config.group_initial_rebalance_delay_ms = 0);
+/// and then left: the group is empty, every committed offset at the log end. Its members
+/// spoke `protocol`.
+fn broker_with_a_caught_up_group(protocol: GroupProtocol) -> TestBroker {
+    let broker = TestBroker::start_with(GroupProtocol::configure_broker);
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, TOPIC, PARTITIONS, &[]);
     let producer = recording_producer(&producer_config(&bootstrap));
@@ -77,9 +83,10 @@ fn broker_with_a_caught_up_group() -> TestBroker {
         flush(&producer);
     }
     let everything = messages_from(&BTreeMap::from_iter((0..PARTITIONS).map(|p| (p, 0))));
-    let read = consume(&bootstrap, "earliest", everything.len());
+    let read = consume(protocol, &bootstrap, "earliest", everything.len());
     assert_eq!(read, everything, "the first pass reads everything");
-    wait_until_empty(broker.addr());
+    wait_until_empty(broker.addr(), GROUP, DEADLINE);
+    assert_group_type(broker.addr(), GROUP, protocol);
     assert_eq!(committed(broker.addr()), all_at(LOG_END));
     broker
 }
@@ -99,15 +106,14 @@ fn messages_from(start: &BTreeMap<i32, i64>) -> BTreeSet<At> {
 
 /// A new member of the group reads `count` messages, committing after processing each,
 /// then leaves. Returns where they were.
-fn consume(bootstrap: &str, auto_offset_reset: &str, count: usize) -> BTreeSet<At> {
-    let mut config = client_config(bootstrap);
-    config
-        .set("group.id", GROUP)
-        .set("auto.offset.reset", auto_offset_reset)
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500")
-        .set("fetch.wait.max.ms", "100");
+fn consume(
+    protocol: GroupProtocol,
+    bootstrap: &str,
+    auto_offset_reset: &str,
+    count: usize,
+) -> BTreeSet<At> {
+    let mut config = protocol.member_config(bootstrap, GROUP);
+    config.set("auto.offset.reset", auto_offset_reset);
     let consumer: BaseConsumer = config.create().unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
     let mut read = Vec::new();
@@ -128,30 +134,6 @@ fn consume(bootstrap: &str, auto_offset_reset: &str, count: usize) -> BTreeSet<A
     let unique: BTreeSet<At> = read.iter().copied().collect();
     assert_eq!(unique.len(), read.len(), "no message twice: {read:?}");
     unique
-}
-
-/// Waits until the group has no members.
-fn wait_until_empty(addr: SocketAddr) {
-    let mut connection = RawConnection::connect(addr).unwrap();
-    let request = DescribeGroupsRequest {
-        groups: vec![GROUP.to_owned()],
-        ..Default::default()
-    };
-    let started = Instant::now();
-    loop {
-        let response = connection.request(&request, 5).unwrap();
-        let group = &response.groups[0];
-        assert_eq!(group.error_code, NONE, "DescribeGroups: {group:?}");
-        if group.group_state == "Empty" {
-            return;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the group is still {} after {DEADLINE:?}",
-            group.group_state
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// ListOffsets for every partition at `timestamp` (-2: the earliest offset).
@@ -246,53 +228,59 @@ fn committed(addr: SocketAddr) -> BTreeMap<i32, i64> {
 
 /// Resets the empty group to `offsets`, checks what OffsetFetch then says, and returns
 /// what a new member reprocesses.
-fn rewind_and_reprocess(broker: &TestBroker, offsets: &BTreeMap<i32, i64>) -> BTreeSet<At> {
+fn rewind_and_reprocess(
+    protocol: GroupProtocol,
+    broker: &TestBroker,
+    offsets: &BTreeMap<i32, i64>,
+) -> BTreeSet<At> {
     let errors = reset(broker.addr(), offsets);
     assert_eq!(errors, offsets.keys().map(|&p| (p, NONE)).collect());
     assert_eq!(&committed(broker.addr()), offsets, "the committed offsets");
     // Without a committed offset, `latest` would read nothing: what the member reads
     // comes from the group's committed offsets.
-    consume(&broker.bootstrap(), "latest", messages_from(offsets).len())
+    consume(
+        protocol,
+        &broker.bootstrap(),
+        "latest",
+        messages_from(offsets).len(),
+    )
 }
 
-#[test]
-fn rewind_to_earliest_reprocesses_everything() {
-    let broker = broker_with_a_caught_up_group();
+both_protocols!(
+    rewind_to_earliest_reprocesses_everything,
+    rewind_to_chosen_offsets_reprocesses_from_each,
+    rewind_to_a_timestamp_reprocesses_what_came_at_or_after_it,
+    a_reset_is_refused_while_the_group_has_a_member,
+);
+
+fn rewind_to_earliest_reprocesses_everything(protocol: GroupProtocol) {
+    let broker = broker_with_a_caught_up_group(protocol);
     let earliest = list_offsets(broker.addr(), -2);
     assert_eq!(earliest, all_at(0));
-    let read = rewind_and_reprocess(&broker, &earliest);
+    let read = rewind_and_reprocess(protocol, &broker, &earliest);
     assert_eq!(read, messages_from(&all_at(0)));
 }
 
-#[test]
-fn rewind_to_chosen_offsets_reprocesses_from_each() {
-    let broker = broker_with_a_caught_up_group();
+fn rewind_to_chosen_offsets_reprocesses_from_each(protocol: GroupProtocol) {
+    let broker = broker_with_a_caught_up_group(protocol);
     let chosen = BTreeMap::from([(0, 3), (1, 7), (2, 0)]);
-    let read = rewind_and_reprocess(&broker, &chosen);
+    let read = rewind_and_reprocess(protocol, &broker, &chosen);
     assert_eq!(read, messages_from(&chosen));
 }
 
-#[test]
-fn rewind_to_a_timestamp_reprocesses_what_came_at_or_after_it() {
-    let broker = broker_with_a_caught_up_group();
+fn rewind_to_a_timestamp_reprocesses_what_came_at_or_after_it(protocol: GroupProtocol) {
+    let broker = broker_with_a_caught_up_group(protocol);
     // The first message of 2023 in every partition: the one after the five from 2020.
     let from_2023 = list_offsets(broker.addr(), NEW_MS);
     assert_eq!(from_2023, all_at(OLD_PER_PARTITION));
-    let read = rewind_and_reprocess(&broker, &from_2023);
+    let read = rewind_and_reprocess(protocol, &broker, &from_2023);
     assert_eq!(read, messages_from(&all_at(OLD_PER_PARTITION)));
 }
 
-#[test]
-fn a_reset_is_refused_while_the_group_has_a_member() {
-    let broker = broker_with_a_caught_up_group();
+fn a_reset_is_refused_while_the_group_has_a_member(protocol: GroupProtocol) {
+    let broker = broker_with_a_caught_up_group(protocol);
     let bootstrap = broker.bootstrap();
-    let mut config = client_config(&bootstrap);
-    config
-        .set("group.id", GROUP)
-        .set("enable.auto.commit", "false")
-        .set("session.timeout.ms", "6000")
-        .set("heartbeat.interval.ms", "500");
-    let member: BaseConsumer = config.create().unwrap();
+    let member: BaseConsumer = protocol.member_config(&bootstrap, GROUP).create().unwrap();
     member.subscribe(&[TOPIC]).unwrap();
     let started = Instant::now();
     while member.assignment().unwrap().count() < PARTITIONS as usize {

@@ -1,12 +1,20 @@
-//! Static membership (KIP-345): members with a `group.instance.id` keep their place in
-//! the group while they are away, up to the session timeout.
+//! Static membership: members with a `group.instance.id` keep their place in the group
+//! while they are away, up to the session timeout. Every scenario runs with both group
+//! protocols.
 //!
-//! librdkafka does not send LeaveGroup when a static member closes, so a restart is a
-//! close followed by a new consumer with the same instance id. If it comes back within
-//! the session timeout it gets exactly its old partitions, and the other member's
-//! assignment never changes: no rebalance at all, whether the one restarting led the group
-//! or followed. If it stays away longer, the broker removes it when its session expires
-//! and the other member takes its partitions over.
+//! Classic (KIP-345): librdkafka does not send LeaveGroup when a static member closes, so
+//! a restart is a close followed by a new consumer with the same instance id. If it comes
+//! back within the session timeout it gets exactly its old partitions, and the other
+//! member's assignment never changes: no rebalance at all, whether the one restarting led
+//! the group or followed. If it stays away longer, the broker removes it when its session
+//! expires and the other member takes its partitions over.
+//!
+//! Consumer (KIP-848): a static member's close is a ConsumerGroupHeartbeat with epoch -2,
+//! a temporary leave: the broker keeps the member's partitions reserved for it until the
+//! session timeout, and gives them back to a member rejoining with the same instance id
+//! within it, without touching the other member; after the timeout they move. The
+//! protocol has no group leader (the broker assigns), so the leader/follower distinction
+//! of the classic scenarios does not exist: its counterpart restarts either member.
 
 #![allow(clippy::unwrap_used)]
 
@@ -15,7 +23,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fjord_testkit::TestBroker;
-use fjord_testkit::clients::{assigned_partitions, client_config, create_topic};
+use fjord_testkit::clients::{GroupProtocol, assigned_partitions, create_topic};
+use fjord_testkit::groups::{assert_group_type, describe_consumer_group};
 use rdkafka::ClientContext;
 use rdkafka::TopicPartitionList;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
@@ -62,21 +71,16 @@ impl ConsumerContext for Recorder {
 
 type Member = BaseConsumer<Recorder>;
 
-/// A static member `instance` of the group.
-fn member(bootstrap: &str, instance: &str) -> Member {
-    let mut config = client_config(bootstrap);
-    config
-        .set("group.id", GROUP)
-        .set("group.instance.id", instance)
-        .set("partition.assignment.strategy", "range")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set(
-            "session.timeout.ms",
-            SESSION_TIMEOUT.as_millis().to_string(),
-        )
-        .set("heartbeat.interval.ms", "500")
-        .set("fetch.wait.max.ms", "100");
+/// A static member `instance` of the group, speaking `protocol`, with range assignment
+/// (client-side with classic, the broker's with consumer). Its session timeout is
+/// [`SESSION_TIMEOUT`]: set by the client with classic, by the broker with consumer.
+fn member(protocol: GroupProtocol, bootstrap: &str, instance: &str) -> Member {
+    let mut config = protocol.member_config(bootstrap, GROUP);
+    config.set("group.instance.id", instance);
+    match protocol {
+        GroupProtocol::Classic => config.set("partition.assignment.strategy", "range"),
+        GroupProtocol::Consumer => config.set("group.remote.assignor", "range"),
+    };
     let consumer: Member = config.create_with_context(Recorder::default()).unwrap();
     consumer.subscribe(&[TOPIC]).unwrap();
     consumer
@@ -109,15 +113,16 @@ fn poll_for(members: &[&Member], period: Duration) {
     poll_until(members, "polling", || started.elapsed() >= period);
 }
 
-/// Two static members, `leader` joined first and leads the group, `follower` joined
-/// second; polled until they have split the six partitions three and three.
-fn stable_pair(bootstrap: &str) -> (Member, Member) {
-    let leader = member(bootstrap, "dashboard-a");
+/// Two static members, `leader` joined first (and, with classic, leads the group),
+/// `follower` joined second; polled until they have split the six partitions three and
+/// three.
+fn stable_pair(protocol: GroupProtocol, bootstrap: &str) -> (Member, Member) {
+    let leader = member(protocol, bootstrap, "dashboard-a");
     // Alone first, so that it is the leader when the second one joins.
     poll_until(&[&leader], "the first member alone", || {
         assignment(&leader).len() == PARTITIONS as usize
     });
-    let follower = member(bootstrap, "dashboard-b");
+    let follower = member(protocol, bootstrap, "dashboard-b");
     poll_until(&[&leader, &follower], "a three-three split", || {
         let a = assignment(&leader);
         let b = assignment(&follower);
@@ -128,18 +133,20 @@ fn stable_pair(bootstrap: &str) -> (Member, Member) {
     (leader, follower)
 }
 
+/// A broker whose consumer-group session timeout is [`SESSION_TIMEOUT`], with the topic.
 fn broker_with_topic() -> TestBroker {
-    let broker = TestBroker::start_with(|config| config.group_initial_rebalance_delay_ms = 0);
+    let broker = TestBroker::start_with(GroupProtocol::configure_broker);
     create_topic(&broker.bootstrap(), TOPIC, PARTITIONS, &[]);
     broker
 }
 
 /// Restarts one of a stable pair (`restart_leader` picks which) and checks that it gets
 /// its partitions back while the other sees no rebalance.
-fn restart_within_the_session_timeout(restart_leader: bool) {
+fn restart_within_the_session_timeout(protocol: GroupProtocol, restart_leader: bool) {
     let broker = broker_with_topic();
     let bootstrap = broker.bootstrap();
-    let (leader, follower) = stable_pair(&bootstrap);
+    let (leader, follower) = stable_pair(protocol, &bootstrap);
+    assert_group_type(broker.addr(), GROUP, protocol);
     let (restarting, staying, instance) = if restart_leader {
         (leader, follower, "dashboard-a")
     } else {
@@ -150,9 +157,10 @@ fn restart_within_the_session_timeout(restart_leader: bool) {
     let staying_rebalances = staying.context().rebalances();
 
     let restarted_at = Instant::now();
-    // A static member's close sends no LeaveGroup: the broker keeps its place.
+    // A static member's close sends no LeaveGroup (classic) or a temporary leave, epoch
+    // -2 (consumer): the broker keeps its place.
     drop(restarting);
-    let restarted = member(&bootstrap, instance);
+    let restarted = member(protocol, &bootstrap, instance);
     poll_until(
         &[&restarted, &staying],
         "the restarted member's share",
@@ -189,23 +197,87 @@ fn restart_within_the_session_timeout(restart_leader: bool) {
     eprintln!("back after {back_after:?}");
 }
 
-#[test]
-fn a_static_follower_restarting_within_the_session_timeout_gets_its_partitions_back() {
-    restart_within_the_session_timeout(false);
+/// With classic, the member that joined first leads the group (it runs the assignor), so
+/// restarting the leader and restarting a follower are different cases.
+mod classic {
+    use super::{GroupProtocol, restart_within_the_session_timeout};
+
+    #[test]
+    fn a_static_follower_restarting_within_the_session_timeout_gets_its_partitions_back() {
+        restart_within_the_session_timeout(GroupProtocol::Classic, false);
+    }
+
+    #[test]
+    fn a_static_leader_restarting_within_the_session_timeout_gets_its_partitions_back() {
+        restart_within_the_session_timeout(GroupProtocol::Classic, true);
+    }
+
+    #[test]
+    fn a_static_member_away_longer_than_the_session_timeout_loses_its_partitions() {
+        super::a_static_member_away_longer_than_the_session_timeout_loses_its_partitions(
+            GroupProtocol::Classic,
+        );
+    }
 }
 
-#[test]
-fn a_static_leader_restarting_within_the_session_timeout_gets_its_partitions_back() {
-    restart_within_the_session_timeout(true);
+/// With consumer, the broker assigns and no member leads: the counterpart of the two
+/// classic restart scenarios restarts the member that joined second, then the one that
+/// joined first (whose partitions the broker assigned before the other existed).
+mod consumer {
+    use super::{GroupProtocol, restart_within_the_session_timeout};
+
+    #[test]
+    fn a_static_member_restarting_within_the_session_timeout_gets_its_partitions_back() {
+        restart_within_the_session_timeout(GroupProtocol::Consumer, false);
+    }
+
+    #[test]
+    fn the_first_static_member_restarting_within_the_session_timeout_gets_its_partitions_back() {
+        restart_within_the_session_timeout(GroupProtocol::Consumer, true);
+    }
+
+    #[test]
+    fn a_static_member_away_longer_than_the_session_timeout_loses_its_partitions() {
+        super::a_static_member_away_longer_than_the_session_timeout_loses_its_partitions(
+            GroupProtocol::Consumer,
+        );
+    }
 }
 
-#[test]
-fn a_static_member_away_longer_than_the_session_timeout_loses_its_partitions() {
+/// Closes the member that joined second and checks that its partitions move to the other
+/// once its session has expired, and not before.
+fn a_static_member_away_longer_than_the_session_timeout_loses_its_partitions(
+    protocol: GroupProtocol,
+) {
     let broker = broker_with_topic();
     let bootstrap = broker.bootstrap();
-    let (leader, follower) = stable_pair(&bootstrap);
+    let (leader, follower) = stable_pair(protocol, &bootstrap);
+    assert_group_type(broker.addr(), GROUP, protocol);
+    let follower_share = assignment(&follower);
     let closed_at = Instant::now();
     drop(follower);
+    if protocol == GroupProtocol::Consumer {
+        // The close was a temporary leave (epoch -2): the broker still holds the member,
+        // with its partitions, under its instance id.
+        let described = describe_consumer_group(broker.addr(), GROUP);
+        let reserved: Option<BTreeSet<i32>> = described
+            .members
+            .iter()
+            .find(|m| m.instance_id.as_deref() == Some("dashboard-b"))
+            .map(|m| {
+                m.assignment
+                    .topic_partitions
+                    .iter()
+                    .flat_map(|t| t.partitions.iter().copied())
+                    .collect()
+            });
+        assert_eq!(
+            reserved,
+            Some(follower_share),
+            "the closed static member keeps its partitions: {:?}",
+            described.members
+        );
+    }
     // Its partitions wait for it for the session timeout, then move.
     poll_until(&[&leader], "the take-over", || {
         assignment(&leader).len() == PARTITIONS as usize

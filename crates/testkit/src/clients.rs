@@ -243,6 +243,14 @@ impl GroupProtocol {
         config
     }
 
+    /// The group type a group of such members has, as ListGroups v5 names it.
+    pub fn group_type(self) -> &'static str {
+        match self {
+            GroupProtocol::Classic => "classic",
+            GroupProtocol::Consumer => "consumer",
+        }
+    }
+
     /// Sets a broker's group timing to what [`member_config`](Self::member_config)'s
     /// classic members ask for: a 6 s session and a 500 ms heartbeat, and no initial
     /// rebalance delay.

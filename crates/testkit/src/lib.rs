@@ -8,8 +8,9 @@
 //! The other modules are what the integration tests share: [`clients`] configures real
 //! Kafka clients (librdkafka) for a local broker, [`messages`] produces numbered messages
 //! and reads them back, [`raw`] speaks the protocol without a client library, [`disk`]
-//! looks at the files a broker wrote, [`command`] runs external tools such as kcat
-//! with a time limit, and [`cli`] runs the `fjord` binary's client commands.
+//! looks at the files a broker wrote, [`groups`] asks the broker about consumer groups
+//! and runs group scenarios with both protocols, [`command`] runs external tools such as
+//! kcat with a time limit, and [`cli`] runs the `fjord` binary's client commands.
 
 #![allow(clippy::unwrap_used)] // Test support: a failure to start is a failed test.
 
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod clients;
 pub mod command;
 pub mod disk;
+pub mod groups;
 pub mod messages;
 pub mod raw;
 
