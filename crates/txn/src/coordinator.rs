@@ -390,6 +390,7 @@ impl TransactionCoordinator {
         // producer from the next transaction, which must start with InitProducerId, and
         // that rotates to a new producer id (the epoch is exhausted).
         metadata.producer_epoch = metadata.producer_epoch.saturating_add(1);
+        metadata.last_producer_epoch = NO_PRODUCER_EPOCH;
         metadata.state = TransactionState::PrepareAbort;
         metadata.last_update_timestamp_ms = now_ms;
         self.transition(now_ms, transactional_id, metadata, out);
@@ -411,9 +412,11 @@ impl TransactionCoordinator {
         };
         match metadata.state {
             TransactionState::Ongoing => {
+                // Kafka aborts once `start + timeout < now`: the first millisecond past.
                 let deadline = metadata
                     .start_timestamp_ms
-                    .saturating_add(i64::from(metadata.timeout_ms));
+                    .saturating_add(i64::from(metadata.timeout_ms))
+                    .saturating_add(1);
                 self.timers.set(timeout, deadline);
                 self.timers.clear(&expiration);
             }
@@ -767,6 +770,10 @@ impl TransactionCoordinator {
             .transactional_ids
             .iter()
             .map(|id| match self.transactions.get(id) {
+                _ if id.is_empty() => describe_transactions_response::TransactionState {
+                    error_code: ErrorCode::INVALID_REQUEST.code(),
+                    ..Default::default()
+                },
                 None => describe_transactions_response::TransactionState {
                     error_code: ErrorCode::TRANSACTIONAL_ID_NOT_FOUND.code(),
                     transactional_id: id.clone(),
