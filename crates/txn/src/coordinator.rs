@@ -44,6 +44,11 @@ pub struct TransactionCoordinator {
     producer_ids: ProducerIds,
     /// Whether the replay is over and requests are served.
     started: bool,
+    /// The marker request outstanding for each transaction in PrepareCommit or
+    /// PrepareAbort, by [`TxnMarkers::markers_id`].
+    pending_markers: BTreeMap<String, u64>,
+    /// The next [`TxnMarkers::markers_id`].
+    next_markers_id: u64,
 }
 
 /// A transactional id's durable state, as a reader (tests, admin tools) sees it. Two
@@ -93,6 +98,8 @@ impl TransactionCoordinator {
             timers: Timers::default(),
             producer_ids: ProducerIds::default(),
             started: false,
+            pending_markers: BTreeMap::new(),
+            next_markers_id: 0,
         }
     }
 
@@ -175,27 +182,23 @@ impl TransactionCoordinator {
         out
     }
 
-    /// The runtime wrote every marker of the transaction that
-    /// [`TxnMarkers`] named with this producer id and epoch: a PrepareCommit or
-    /// PrepareAbort completes (CompleteCommit or CompleteAbort, with a record). A report
-    /// that does not match the current transaction (written twice, or for a transaction
-    /// that a replay already completed) changes nothing.
-    pub fn markers_written(
-        &mut self,
-        now_ms: i64,
-        transactional_id: &str,
-        producer_id: i64,
-        producer_epoch: i16,
-    ) -> Output {
+    /// The runtime wrote every marker that `markers` asked for: the PrepareCommit or
+    /// PrepareAbort it was for completes (CompleteCommit or CompleteAbort, with a
+    /// record). A report that is not for the outstanding request of the current
+    /// transaction (a repeated or late one, or one from before a restart) changes
+    /// nothing.
+    pub fn markers_written(&mut self, now_ms: i64, markers: &TxnMarkers) -> Output {
         let mut out = Output::default();
         self.start(now_ms, &mut out);
-        let matches = self.transactions.get(transactional_id).is_some_and(|m| {
-            m.state.is_prepare()
-                && m.producer_id == producer_id
-                && m.producer_epoch == producer_epoch
-        });
-        if matches {
-            self.complete(now_ms, transactional_id, &mut out);
+        let id = &markers.transactional_id;
+        let outstanding = self.pending_markers.get(id) == Some(&markers.markers_id)
+            && self.transactions.get(id).is_some_and(|m| {
+                m.state.is_prepare()
+                    && m.producer_id == markers.producer_id
+                    && m.producer_epoch == markers.producer_epoch
+            });
+        if outstanding {
+            self.complete(now_ms, id, &mut out);
         }
         self.finish(&mut out);
         out
@@ -351,7 +354,12 @@ impl TransactionCoordinator {
         } else {
             TransactionResult::Abort
         };
+        let markers_id = self.next_markers_id;
+        self.next_markers_id += 1;
+        self.pending_markers
+            .insert(transactional_id.to_owned(), markers_id);
         out.markers.push(TxnMarkers {
+            markers_id,
             transactional_id: transactional_id.to_owned(),
             producer_id: metadata.producer_id,
             producer_epoch: metadata.producer_epoch,
@@ -373,6 +381,7 @@ impl TransactionCoordinator {
         };
         metadata.partitions.clear();
         metadata.last_update_timestamp_ms = now_ms;
+        self.pending_markers.remove(transactional_id);
         self.transition(now_ms, transactional_id, metadata, out);
     }
 
@@ -882,6 +891,11 @@ impl TransactionCoordinator {
             if !self.started {
                 continue;
             }
+            assert_eq!(
+                self.pending_markers.contains_key(id),
+                m.state.is_prepare(),
+                "{id}: markers outstanding exactly while preparing"
+            );
             let timeout = self.timers.get(&Timer::TransactionTimeout {
                 transactional_id: id.clone(),
             });
@@ -902,6 +916,12 @@ impl TransactionCoordinator {
         }
         if self.started {
             assert_eq!(self.timers.len(), timers, "timers of removed ids");
+            assert!(
+                self.pending_markers
+                    .keys()
+                    .all(|id| self.transactions.contains_key(id)),
+                "markers of removed ids"
+            );
         }
     }
 }

@@ -81,9 +81,14 @@ impl TransactionResult {
 
 /// Control records to write (Kafka's WriteTxnMarkers): one marker per partition, with
 /// this producer id and epoch. Once every partition has its marker, the runtime calls
-/// [`TransactionCoordinator::markers_written`].
+/// [`TransactionCoordinator::markers_written`] with this request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxnMarkers {
+    /// The coordinator's handle on this request for markers, unique for the
+    /// coordinator's life. A transactional id may run several transactions with the same
+    /// producer id and epoch, so only this tells a late or repeated report of an earlier
+    /// transaction's markers from the report of the current one.
+    pub markers_id: u64,
     /// The transaction's id.
     pub transactional_id: String,
     /// The producer id the marker is written for.

@@ -247,3 +247,27 @@ fn idempotent_producers_get_fresh_producer_ids() {
     let (error, _, _) = h.init_with(None, 0, 5, -1, INIT_V);
     assert_eq!(error, INVALID_REQUEST, "a producer id without an epoch");
 }
+
+#[test]
+fn a_late_report_of_the_previous_transactions_markers_does_not_complete_the_next() {
+    let mut h = Harness::new();
+    let producer = h.init_ok("tx");
+    h.add_partitions("tx", producer, &[("a", &[0])]);
+    h.end("tx", producer, false);
+    let first = h.pending_markers[0].clone();
+    h.write_markers();
+    // The next transaction, same producer id and epoch.
+    h.add_partitions("tx", producer, &[("a", &[0])]);
+    h.end("tx", producer, false);
+    let second = h.pending_markers[0].clone();
+    assert_eq!(
+        (first.producer_id, first.producer_epoch),
+        (second.producer_id, second.producer_epoch)
+    );
+    assert_ne!(first.markers_id, second.markers_id);
+    let out = h.coordinator.markers_written(h.now_ms, &first);
+    assert!(out.records.is_empty());
+    assert_eq!(h.state("tx"), TransactionState::PrepareAbort);
+    h.write_markers();
+    assert_eq!(h.state("tx"), TransactionState::CompleteAbort);
+}

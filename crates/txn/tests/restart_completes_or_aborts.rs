@@ -79,11 +79,10 @@ fn a_crash_while_preparing_reissues_the_markers_and_completes() {
         assert_eq!(markers.partitions, vec![("a".to_owned(), vec![0, 1])]);
         restarted.write_markers();
         assert_eq!(restarted.state("tx"), end);
-        // A report from before the crash arriving late changes nothing.
-        let out =
-            restarted
-                .coordinator
-                .markers_written(restarted.now_ms, "tx", producer.0, producer.1);
+        // The report repeated changes nothing.
+        let out = restarted
+            .coordinator
+            .markers_written(restarted.now_ms, &markers);
         assert!(out.records.is_empty());
     }
 }

@@ -135,12 +135,7 @@ impl Harness {
     /// Reports every pending marker request as written.
     pub fn write_markers(&mut self) {
         for markers in std::mem::take(&mut self.pending_markers) {
-            let out = self.coordinator.markers_written(
-                self.now_ms,
-                &markers.transactional_id,
-                markers.producer_id,
-                markers.producer_epoch,
-            );
+            let out = self.coordinator.markers_written(self.now_ms, &markers);
             self.apply(out);
         }
     }
@@ -162,6 +157,20 @@ impl Harness {
         let out = h.coordinator.finish_replay(h.now_ms);
         h.apply(out);
         h
+    }
+
+    pub fn is_answered(&self, id: RequestId) -> bool {
+        self.responses.contains_key(&id)
+    }
+
+    /// Every request sent so far has its answer.
+    pub fn assert_all_answered(&self) {
+        let unanswered: Vec<_> = self
+            .versions
+            .keys()
+            .filter(|id| !self.responses.contains_key(id))
+            .collect();
+        assert!(unanswered.is_empty(), "unanswered: {unanswered:?}");
     }
 
     pub fn response(&self, id: RequestId) -> &ResponseKind {
