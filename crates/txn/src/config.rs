@@ -20,6 +20,12 @@ pub struct TxnConfig {
     /// [`Output::producer_ids_wanted`](crate::Output::producer_ids_wanted) asks the runtime
     /// for another block, before the last one runs out.
     pub producer_ids_low_water_count: i64,
+    /// Fjord: the largest `__transaction_state` record, which grows with the partitions
+    /// of a transaction. It must fit a batch of the topic; an AddPartitionsToTxn or
+    /// AddOffsetsToTxn that would need a larger one fails with UNKNOWN_SERVER_ERROR and
+    /// changes nothing, which is what Kafka answers when its record is too large for the
+    /// log. The default is Kafka's `message.max.bytes`.
+    pub transaction_state_record_bytes_max: usize,
 }
 
 impl Default for TxnConfig {
@@ -29,6 +35,7 @@ impl Default for TxnConfig {
             transactional_id_expiration_ms: 604_800_000,
             offsets_topic_num_partitions: 50,
             producer_ids_low_water_count: 100,
+            transaction_state_record_bytes_max: 1_048_588,
         }
     }
 }
@@ -48,6 +55,12 @@ impl TxnConfig {
         }
         if self.producer_ids_low_water_count < 0 {
             problems.push("producer_ids_low_water_count must not be negative".to_owned());
+        }
+        if self.transaction_state_record_bytes_max < 1_024 {
+            problems.push(
+                "transaction_state_record_bytes_max must be at least 1024 (a record of one partition)"
+                    .to_owned(),
+            );
         }
         if problems.is_empty() {
             Ok(())

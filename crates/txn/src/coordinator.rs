@@ -713,6 +713,14 @@ impl TransactionCoordinator {
         }
         metadata.state = TransactionState::Ongoing;
         metadata.last_update_timestamp_ms = now_ms;
+        // The Prepare record that follows holds the same partitions, and the Complete
+        // record none, so this is the largest record of the transaction.
+        let too_large = records::value(&metadata).map_or(true, |v| {
+            v.len() > self.config.transaction_state_record_bytes_max
+        });
+        if too_large {
+            return ErrorCode::UNKNOWN_SERVER_ERROR;
+        }
         self.transition(now_ms, transactional_id, metadata, out);
         ErrorCode::NONE
     }

@@ -8,6 +8,9 @@ use fjord_protocol::DecodeError;
 pub struct ErrorCode(pub i16);
 
 impl ErrorCode {
+    /// UNKNOWN_SERVER_ERROR: the transaction's record would be larger than
+    /// `transaction_state_record_bytes_max`.
+    pub const UNKNOWN_SERVER_ERROR: ErrorCode = ErrorCode(-1);
     /// NONE: success.
     pub const NONE: ErrorCode = ErrorCode(0);
     /// COORDINATOR_LOAD_IN_PROGRESS: retriable; here, no producer id is left to hand out

@@ -116,6 +116,10 @@
 //! - ListTransactions' duration filter (v1) lists transactions that started more than the
 //!   given time ago; ids without a transaction since their InitProducerId (start -1) are
 //!   not listed by it.
+//! - A transaction whose record would exceed `transaction_state_record_bytes_max` gets
+//!   UNKNOWN_SERVER_ERROR for the AddPartitionsToTxn or AddOffsetsToTxn that would grow
+//!   it (Kafka answers the same once its append fails); topic names too long for a record
+//!   (only flexible versions can send them) get INVALID_REQUEST.
 //! - No transactions v2 (KIP-890 part 2: epoch bump per transaction, implicit
 //!   AddPartitionsToTxn): clients ask for it with EndTxn v5 and InitProducerId v6, which
 //!   Fjord's spec set does not have, so the runtime must advertise

@@ -271,3 +271,30 @@ fn a_late_report_of_the_previous_transactions_markers_does_not_complete_the_next
     h.write_markers();
     assert_eq!(h.state("tx"), TransactionState::CompleteAbort);
 }
+
+#[test]
+fn a_transaction_whose_record_would_be_too_large_is_refused_and_unchanged() {
+    let mut h = Harness::with_config(fjord_txn::TxnConfig {
+        transaction_state_record_bytes_max: 1_024,
+        ..fjord_txn::TxnConfig::default()
+    });
+    let producer = h.init_ok("tx");
+    let partitions: Vec<i32> = (0..300).collect();
+    assert_eq!(
+        h.add_partitions("tx", producer, &[("a", &partitions[..100])]),
+        vec![NONE; 100]
+    );
+    let records = h.log.len();
+    assert_eq!(
+        h.add_partitions("tx", producer, &[("a", &partitions[100..])]),
+        vec![-1; 200],
+        "UNKNOWN_SERVER_ERROR"
+    );
+    assert_eq!(h.log.len(), records);
+    assert_eq!(
+        h.coordinator.transaction("tx").unwrap().partitions[0]
+            .1
+            .len(),
+        100
+    );
+}
