@@ -120,11 +120,12 @@
 //!   UNKNOWN_SERVER_ERROR for the AddPartitionsToTxn or AddOffsetsToTxn that would grow
 //!   it (Kafka answers the same once its append fails); topic names too long for a record
 //!   (only flexible versions can send them) get INVALID_REQUEST.
-//! - No transactions v2 (KIP-890 part 2: epoch bump per transaction, implicit
-//!   AddPartitionsToTxn): clients ask for it with EndTxn v5 and InitProducerId v6, which
-//!   Fjord's spec set does not have, so the runtime must advertise
-//!   `transaction.version` 0. The server-side defense of KIP-890 part 1 (the verify-only
-//!   AddPartitionsToTxn that partition leaders send) is here.
+//! - No transactions v2 (KIP-890 part 2: epoch bump per transaction, partitions added
+//!   implicitly): clients use it only when the broker advertises the
+//!   `transaction.version` feature and EndTxn v5, which Fjord's spec set does not have
+//!   (EndTxn stops at v4), so the runtime must not advertise it. The server-side defense
+//!   of KIP-890 part 1 (the verify-only AddPartitionsToTxn that partition leaders send)
+//!   is here.
 //! - The coordinator owns every transactional id (single node) and serves only after the
 //!   replay, so it never answers NOT_COORDINATOR; COORDINATOR_LOAD_IN_PROGRESS means "no
 //!   producer id yet". Coordinator epochs (WriteTxnMarkers' `coordinator_epoch`) do not
