@@ -108,6 +108,11 @@ pub(crate) fn parse_value(
             if state != TransactionState::Dead && state != TransactionState::PrepareEpochFence =>
         {
             metadata.state = state;
+            // Neither Kafka nor Fjord writes partitions for an idle state; should a record
+            // hold some, they belong to no running transaction.
+            if state.is_idle() {
+                metadata.partitions.clear();
+            }
             Ok(metadata)
         }
         _ => Err(ReplayError::InvalidStatus {
@@ -272,6 +277,14 @@ mod tests {
         assert_eq!(metadata.state, TransactionState::CompleteCommit);
         assert_eq!(metadata.last_producer_id, 999);
         assert_eq!(metadata.partition_list(), vec![("t".to_owned(), vec![5])]);
+    }
+
+    #[test]
+    fn idle_states_hold_no_partitions() {
+        let mut metadata = ongoing();
+        metadata.state = TransactionState::CompleteAbort;
+        let bytes = value(&metadata).unwrap();
+        assert!(parse_value("tx", &bytes).unwrap().partitions.is_empty());
     }
 
     #[test]
