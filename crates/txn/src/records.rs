@@ -256,7 +256,7 @@ mod tests {
         write_i64(&mut buf, 1000);
         write_i16(&mut buf, 3);
         write_i32(&mut buf, 60_000);
-        write_i8(&mut buf, 4);
+        write_i8(&mut buf, 2);
         write_unsigned_varint(&mut buf, 2);
         write_string(&mut buf, "t", true, "topic").unwrap();
         write_unsigned_varint(&mut buf, 2);
@@ -274,7 +274,7 @@ mod tests {
             &Default::default(),
         );
         let metadata = parse_value("tx", &buf).unwrap();
-        assert_eq!(metadata.state, TransactionState::CompleteCommit);
+        assert_eq!(metadata.state, TransactionState::PrepareCommit);
         assert_eq!(metadata.last_producer_id, 999);
         assert_eq!(metadata.partition_list(), vec![("t".to_owned(), vec![5])]);
     }
