@@ -298,3 +298,60 @@ fn a_transaction_whose_record_would_be_too_large_is_refused_and_unchanged() {
         100
     );
 }
+
+#[test]
+fn a_batched_add_partitions_answers_each_transaction_on_its_own() {
+    use fjord_protocol::ResponseKind;
+    use fjord_protocol::messages::AddPartitionsToTxnRequest;
+    use fjord_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTransaction;
+    use fjord_txn::TxnRequest;
+
+    let mut h = Harness::new();
+    let a = h.init_ok("a");
+    let b = h.init_ok("b");
+    let transaction = |id: &str, producer: (i64, i16), verify_only| AddPartitionsToTxnTransaction {
+        transactional_id: id.into(),
+        producer_id: producer.0,
+        producer_epoch: producer.1,
+        verify_only,
+        topics: topics(&[("t", &[0, 1])]),
+        ..Default::default()
+    };
+    let request = AddPartitionsToTxnRequest {
+        transactions: vec![
+            transaction("a", a, false),
+            transaction("b", (b.0, b.1 + 1), false),
+            transaction("c", a, true),
+        ],
+        ..Default::default()
+    };
+    let id = h.send(TxnRequest::AddPartitionsToTxn(request), 4);
+    let ResponseKind::AddPartitionsToTxn(response) = h.response(id) else {
+        panic!("not an AddPartitionsToTxn response");
+    };
+    let errors: Vec<(String, Vec<i16>)> = response
+        .results_by_transaction
+        .iter()
+        .map(|r| {
+            let codes = r.topic_results[0]
+                .results_by_partition
+                .iter()
+                .map(|p| p.partition_error_code)
+                .collect();
+            (r.transactional_id.clone(), codes)
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            ("a".to_owned(), vec![NONE, NONE]),
+            ("b".to_owned(), vec![PRODUCER_FENCED, PRODUCER_FENCED]),
+            (
+                "c".to_owned(),
+                vec![INVALID_PRODUCER_ID_MAPPING, INVALID_PRODUCER_ID_MAPPING]
+            ),
+        ]
+    );
+    assert_eq!(h.state("a"), TransactionState::Ongoing);
+    assert_eq!(h.state("b"), TransactionState::Empty);
+}
