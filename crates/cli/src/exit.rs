@@ -29,11 +29,20 @@ Exit codes:
 #[error("{0}")]
 pub struct NotFound(pub String);
 
+/// No broker could be reached or answered in time, found out by librdkafka (the
+/// produce, consume and bench commands) rather than by [`client`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
+
 /// The exit code for `error`, from the first cause that tells.
 pub fn code_of(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if cause.downcast_ref::<NotFound>().is_some() {
             return NOT_FOUND;
+        }
+        if cause.downcast_ref::<Unreachable>().is_some() {
+            return UNREACHABLE;
         }
         if let Some(error) = cause.downcast_ref::<client::Error>() {
             if error.is_unreachable() {
@@ -82,6 +91,10 @@ mod tests {
         assert_eq!(
             code_of(&anyhow::Error::new(NotFound("g".into()))),
             NOT_FOUND
+        );
+        assert_eq!(
+            code_of(&anyhow::Error::new(Unreachable("down".into()))),
+            UNREACHABLE
         );
         assert_eq!(code_of(&anyhow::anyhow!("anything else")), FAILURE);
     }

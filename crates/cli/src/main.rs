@@ -1,13 +1,17 @@
 //! `fjord`: the broker (`fjord serve`) and a client for any Kafka-compatible cluster
-//! (`fjord group ...`). The binary is thin: it parses arguments and settings and calls
-//! the crates, or the small protocol client in [`client`].
+//! (`fjord group`, `produce`, `consume`, `bench`). The binary is thin: it parses
+//! arguments and settings and calls the crates, the small protocol client in [`client`]
+//! or librdkafka.
 
 mod client;
+mod consume;
 mod datetime;
 mod exit;
 mod group;
+mod librdkafka;
 mod options;
 mod output;
+mod produce;
 mod serve;
 mod settings;
 
@@ -49,6 +53,40 @@ enum Command {
     ///   FJORD_BROKERS=kafka-1:9092,kafka-2:9092 fjord group list --format json
     #[command(verbatim_doc_comment, after_help = exit::HELP)]
     Group(group::GroupArgs),
+
+    /// Send messages to a topic: one per line of stdin (or of --file).
+    ///
+    /// The topic must exist (create it with `fjord topic create`). With
+    /// --key-separator each line is KEY<SEP>VALUE; -H KEY=VALUE adds a header to every
+    /// message; --value-from-stdin-raw sends all of stdin, bytes and newlines included,
+    /// as one message. -v prints TOPIC/PARTITION@OFFSET for each message sent.
+    ///
+    /// Examples:
+    ///   echo hello | fjord produce orders
+    ///   printf 'alice:1\nbob:2\n' | fjord produce orders --key-separator : -v
+    ///   fjord produce orders --file events.txt --acks 1 --compression zstd
+    ///   fjord produce orders -H source=cli -H trace=42 --partition 0 < lines.txt
+    ///   fjord produce images --value-from-stdin-raw < photo.jpg
+    #[command(verbatim_doc_comment, after_help = exit::HELP)]
+    Produce(produce::ProduceArgs),
+
+    /// Print the messages of a topic.
+    ///
+    /// Without --group it reads every partition (or --partition) from the end, or from
+    /// --from-beginning, --offset or --from-time, and commits nothing. With --group it
+    /// joins the consumer group, reads what the group assigns and commits the offsets
+    /// of the messages it printed. It follows the topic until Ctrl-C, --max-messages or,
+    /// with --exit-at-end, the end of every partition as of the start.
+    ///
+    /// Examples:
+    ///   fjord consume orders --from-beginning --exit-at-end
+    ///   fjord consume orders --offset -10 --partition 0 -e
+    ///   fjord consume orders --from-time 2024-05-01T12:00:00Z -n 100
+    ///   fjord consume orders --group billing --from-beginning
+    ///   fjord consume orders --from-beginning -e --format '%p@%o %k=%v (%T) %h'
+    ///   fjord consume orders --from-beginning -e --format json | jq .value
+    #[command(verbatim_doc_comment, after_help = exit::HELP)]
+    Consume(consume::ConsumeArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -68,6 +106,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Group(args) => group::run(args),
+        Command::Produce(args) => produce::run(args),
+        Command::Consume(args) => consume::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::from(exit::SUCCESS),
