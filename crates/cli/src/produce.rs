@@ -281,6 +281,11 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
                 .to_string(),
         )
         .set("message.timeout.ms", args.options.timeout_ms.to_string());
+    if args.acks == Acks::All {
+        // As Kafka's own producer defaults to since 3.0: retries then neither duplicate
+        // nor reorder the lines.
+        config.set("enable.idempotence", "true");
+    }
     let producer: BaseProducer<Deliveries> = config
         .create_with_context(Deliveries::default())
         .map_err(|error| librdkafka::error("creating the producer", &error))?;
