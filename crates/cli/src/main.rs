@@ -3,6 +3,7 @@
 //! arguments and settings and calls the crates, the small protocol client in [`client`]
 //! or librdkafka.
 
+mod bench;
 mod client;
 mod consume;
 mod datetime;
@@ -87,6 +88,21 @@ enum Command {
     ///   fjord consume orders --from-beginning -e --format json | jq .value
     #[command(verbatim_doc_comment, after_help = exit::HELP)]
     Consume(consume::ConsumeArgs),
+
+    /// Measure a cluster: produce, consume and end-to-end throughput and latency.
+    ///
+    /// Every scenario works on one topic (--topic, default fjord-bench), which produce
+    /// and e2e create with --partitions if it is missing. A progress line is shown on a
+    /// terminal; the summary gives messages, bytes, elapsed time, msgs/s, MB/s (10^6
+    /// bytes) and latency percentiles (p50, p90, p99, p99.9, max) from an HDR histogram.
+    ///
+    /// Examples:
+    ///   fjord bench produce --message-bytes 1024 --count 1000000 --acks 1
+    ///   fjord bench consume
+    ///   fjord bench e2e --rate-limit 2000 --duration-secs 10
+    ///   fjord bench produce --producers 2 --compression lz4 --format json
+    #[command(verbatim_doc_comment, after_help = exit::HELP)]
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -108,6 +124,7 @@ fn main() -> std::process::ExitCode {
         Command::Group(args) => group::run(args),
         Command::Produce(args) => produce::run(args),
         Command::Consume(args) => consume::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::from(exit::SUCCESS),
