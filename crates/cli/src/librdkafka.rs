@@ -151,6 +151,8 @@ pub async fn offsets(
 
 /// A flag set when the process gets SIGINT (Ctrl-C) or SIGTERM, so that a long command
 /// (consume --follow, bench) can stop cleanly: print its summary, commit its offsets.
+/// A second Ctrl-C ends the process at once, for when stopping cleanly hangs (a commit
+/// to a cluster that went away).
 pub fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -180,6 +182,12 @@ pub fn stop_on_signal() -> anyhow::Result<Arc<AtomicBool>> {
                 }
             });
             flag.store(true, Ordering::SeqCst);
+            runtime.block_on(async {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    // 128 + SIGINT, as a shell reports a process ended by Ctrl-C.
+                    std::process::exit(130);
+                }
+            });
         })
         .context("cannot start the signal thread")?;
     Ok(stop)
