@@ -19,7 +19,7 @@ use crate::options::ClientOptions;
 /// A consumer of the benchmark: assigned partitions by hand, committing nothing.
 pub fn consumer_config(options: &ClientOptions) -> ClientConfig {
     let mut config = librdkafka::client_config(&options.brokers, options.timeout());
-    // What made crates/cli/examples/perf.rs fast: large fetches.
+    // What made the earlier benchmark example fast: large fetches.
     config
         .set("group.id", "fjord-bench")
         .set("enable.auto.commit", "false")

@@ -112,6 +112,11 @@ pub struct Load {
     #[arg(long, value_enum, default_value = "none")]
     compression: Compression,
 
+    /// How long a producer waits to fill a batch, in milliseconds [default: 5 for
+    /// produce, for throughput; 0 for e2e, for latency].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    linger_ms: Option<u64>,
+
     /// Producers sending in parallel, each with its own connection and thread.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
     producers: u64,
