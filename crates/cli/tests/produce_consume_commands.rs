@@ -497,3 +497,82 @@ fn help_texts_have_examples() {
         assert!(help.contains("Exit codes:"), "{help}");
     }
 }
+
+#[test]
+fn sigterm_ends_a_following_group_member_cleanly_with_its_offsets_committed() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "stream", 1, &[]);
+    ok(produce(&bootstrap, "stream", &[], b"a\nb\nc\nd\ne\n"));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fjord"))
+        .args(["consume", "stream", "--group", "tail", "--from-beginning"])
+        .args(["--brokers", &bootstrap])
+        .env_remove("FJORD_BROKERS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::sync_channel(16);
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if lines_tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut printed = Vec::new();
+    while printed.len() < 5 {
+        match lines_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) => printed.push(line),
+            Err(error) => {
+                let _ = child.kill();
+                panic!("fjord consume printed {printed:?} and then nothing: {error}");
+            }
+        }
+    }
+    assert_eq!(printed, ["a", "b", "c", "d", "e"]);
+
+    // Still following: it ends only on the signal, and then commits what it printed.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("fjord consume did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0), "a signal is a clean stop");
+    reader.join().unwrap();
+
+    let described: Value = serde_json::from_str(&ok(fjord(
+        &[
+            "group",
+            "describe",
+            "tail",
+            "--brokers",
+            &bootstrap,
+            "--format",
+            "json",
+        ],
+        b"",
+    )))
+    .unwrap();
+    assert_eq!(
+        described["partitions"][0]["committed_offset"], 5,
+        "{described}"
+    );
+}
