@@ -2,7 +2,7 @@
 //! librdkafka as the producer.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -260,6 +260,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
     if let Some(partition) = args.partition {
         librdkafka::check_partition(&args.topic, &partitions, partition)?;
     }
+    let interactive = args.file.is_none() && std::io::stdin().is_terminal();
     let mut input: Box<dyn Read> = match &args.file {
         Some(path) => {
             Box::new(File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
@@ -395,6 +396,12 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<()> {
                 }
             };
             send(&mut progress, key, value)?;
+            if interactive {
+                // Someone is typing: confirm each line now, not when the next one comes.
+                let _ = producer.flush(args.options.timeout());
+                progress.drain()?;
+                let _ = progress.stdout.flush();
+            }
             if progress.error.is_some() {
                 break;
             }
