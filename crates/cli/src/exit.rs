@@ -34,6 +34,11 @@ pub struct NotFound(pub String);
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Usage(pub String);
+/// No broker could be reached or answered in time, found out by librdkafka (the
+/// produce, consume and bench commands) rather than by [`client`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unreachable(pub String);
 
 /// The exit code for `error`, from the first cause that tells.
 pub fn code_of(error: &anyhow::Error) -> u8 {
@@ -43,6 +48,9 @@ pub fn code_of(error: &anyhow::Error) -> u8 {
         }
         if cause.downcast_ref::<Usage>().is_some() {
             return USAGE;
+        }
+        if cause.downcast_ref::<Unreachable>().is_some() {
+            return UNREACHABLE;
         }
         if let Some(error) = cause.downcast_ref::<client::Error>() {
             if error.is_unreachable() {
@@ -93,6 +101,10 @@ mod tests {
             NOT_FOUND
         );
         assert_eq!(code_of(&anyhow::Error::new(Usage("u".into()))), USAGE);
+        assert_eq!(
+            code_of(&anyhow::Error::new(Unreachable("down".into()))),
+            UNREACHABLE
+        );
         assert_eq!(code_of(&anyhow::anyhow!("anything else")), FAILURE);
     }
 

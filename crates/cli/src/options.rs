@@ -46,3 +46,38 @@ impl ClientOptions {
         Duration::from_millis(self.timeout_ms)
     }
 }
+
+/// [`ClientOptions`] without `--format`, for a command whose `--format` means more than
+/// text or json (`fjord consume` also takes a template). The two options are declared
+/// exactly as in [`ClientOptions`].
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnectionOptions {
+    /// Brokers to bootstrap from; the rest of the cluster is learnt from them.
+    #[arg(
+        long,
+        global = true,
+        help_heading = HEADING,
+        env = "FJORD_BROKERS",
+        default_value = "127.0.0.1:9092",
+        value_name = "HOST:PORT[,...]"
+    )]
+    pub brokers: BrokerList,
+
+    /// Time limit of each connection attempt and each request, in milliseconds.
+    #[arg(
+        long,
+        global = true,
+        help_heading = HEADING,
+        default_value_t = 30_000,
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(1..=3_600_000)
+    )]
+    pub timeout_ms: u64,
+}
+
+impl ConnectionOptions {
+    /// `--timeout-ms` as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
