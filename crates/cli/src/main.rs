@@ -20,9 +20,24 @@ mod topic;
 
 use clap::{Parser, Subcommand};
 
+/// Examples shown under `fjord --help`.
+const EXAMPLES: &str = "\
+Examples:
+  fjord serve                                   # a broker on 127.0.0.1:9092, data in ./fjord-data
+  fjord topic create orders -p 3
+  printf 'alice:12\\nbob:7\\n' | fjord produce orders --key-separator : -v
+  fjord consume orders --from-beginning --exit-at-end
+  fjord consume orders --group billing          # commits as it prints
+  fjord group describe billing                  # members, committed offsets, lag
+  fjord cluster info --brokers kafka-1:9092     # any Kafka-compatible cluster
+  fjord bench produce --count 1000000 --acks all
+
+Client commands find the cluster with --brokers, else FJORD_BROKERS, else
+127.0.0.1:9092. Each command's --help lists its options, examples and exit codes.";
+
 /// Fjord: a Kafka-compatible event-streaming broker.
 #[derive(Debug, Parser)]
-#[command(name = "fjord", version, about, long_about = None)]
+#[command(name = "fjord", version, about, long_about = None, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

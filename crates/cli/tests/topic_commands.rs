@@ -639,7 +639,16 @@ fn bad_arguments_exit_2_with_the_reason() {
 #[test]
 fn help_texts_show_examples_and_exit_codes() {
     let help = expect_success(fjord(&["--help"]));
-    assert!(help.contains("topic"), "{help}");
+    for expected in [
+        "topic",
+        "produce",
+        "consume",
+        "bench",
+        "Examples:",
+        "FJORD_BROKERS",
+    ] {
+        assert!(help.contains(expected), "{expected} in\n{help}");
+    }
     let help = expect_success(fjord(&["topic", "--help"]));
     for expected in [
         "Examples:",
