@@ -131,6 +131,11 @@ pub struct Settings {
     #[arg(long, env = "FJORD_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
     pub group_consumer_heartbeat_interval_ms: Option<u64>,
 
+    /// The longest transaction timeout a transactional producer may ask for, in ms
+    /// (Kafka: transaction.max.timeout.ms) [default: 900000].
+    #[arg(long, env = "FJORD_TRANSACTION_MAX_TIMEOUT_MS")]
+    pub transaction_max_timeout_ms: Option<u64>,
+
     /// Default cleanup policy: delete or compact (Kafka: log.cleanup.policy) [default: delete].
     #[arg(long, env = "FJORD_LOG_CLEANUP_POLICY")]
     pub log_cleanup_policy: Option<String>,
@@ -192,6 +197,9 @@ impl Settings {
             group_consumer_heartbeat_interval_ms: self
                 .group_consumer_heartbeat_interval_ms
                 .or(file.group_consumer_heartbeat_interval_ms),
+            transaction_max_timeout_ms: self
+                .transaction_max_timeout_ms
+                .or(file.transaction_max_timeout_ms),
         }
     }
 
@@ -307,6 +315,17 @@ impl Settings {
                 problems.push("group-consumer-heartbeat-interval-ms: must be at least 1".into());
             }
             config.group_consumer_heartbeat_interval_ms = ms;
+        }
+        if let Some(ms) = self.transaction_max_timeout_ms {
+            // Kafka's setting is an int: the coordinator compares it with the producer's
+            // int32 transaction.timeout.ms.
+            if ms == 0 || ms > i32::MAX as u64 {
+                problems.push(format!(
+                    "transaction-max-timeout-ms: must be between 1 and {}",
+                    i32::MAX
+                ));
+            }
+            config.transaction_max_timeout_ms = ms;
         }
         if config.group_consumer_session_timeout_ms <= config.group_consumer_heartbeat_interval_ms {
             problems.push(format!(
