@@ -466,23 +466,7 @@ async fn write_marker(
     }) else {
         return Ok(());
     };
-    let marker = EndTransactionMarker {
-        control_type: match markers.result {
-            TransactionResult::Commit => ControlRecordType::Commit,
-            TransactionResult::Abort => ControlRecordType::Abort,
-        },
-        coordinator_epoch: COORDINATOR_EPOCH,
-    };
-    // Kafka's marker batches: control and transactional, the producer's id and epoch,
-    // no sequence.
-    let mut builder = BatchBuilder::new(0)
-        .producer(markers.producer_id, markers.producer_epoch, -1)
-        .transactional(true)
-        .control(true);
-    builder
-        .append_end_transaction_marker(now_ms(), &marker)
-        .map_err(|e| e.to_string())?;
-    let batch = builder.build().map_err(|e| e.to_string())?;
+    let batch = marker_batch(markers, now_ms()).map_err(|e| e.to_string())?;
     let appended = partition
         .append(batch)
         .await
@@ -491,6 +475,25 @@ async fn write_marker(
         .wait_durable(appended.last_offset)
         .await
         .map_err(|code| format!("fsync failed ({code:?})"))
+}
+
+/// The control batch of one marker: Kafka's marker batches are control and
+/// transactional, carry the producer's id and epoch and no sequence, and hold one
+/// record, the COMMIT or ABORT marker with the coordinator's epoch.
+fn marker_batch(markers: &TxnMarkers, now_ms: i64) -> fjord_records::Result<Bytes> {
+    let marker = EndTransactionMarker {
+        control_type: match markers.result {
+            TransactionResult::Commit => ControlRecordType::Commit,
+            TransactionResult::Abort => ControlRecordType::Abort,
+        },
+        coordinator_epoch: COORDINATOR_EPOCH,
+    };
+    let mut builder = BatchBuilder::new(0)
+        .producer(markers.producer_id, markers.producer_epoch, -1)
+        .transactional(true)
+        .control(true);
+    builder.append_end_transaction_marker(now_ms, &marker)?;
+    builder.build()
 }
 
 impl Broker {
@@ -532,4 +535,51 @@ pub(crate) async fn submit(
             Err(_) => failed(ErrorCode::COORDINATOR_NOT_AVAILABLE),
         }
     }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use fjord_records::RecordBatch;
+
+    use super::*;
+
+    fn markers(result: TransactionResult) -> TxnMarkers {
+        TxnMarkers {
+            markers_id: 7,
+            transactional_id: "checkout".into(),
+            producer_id: 4_000,
+            producer_epoch: 3,
+            result,
+            partitions: vec![("orders".into(), vec![0, 1])],
+        }
+    }
+
+    #[test]
+    fn a_marker_batch_is_what_kafka_writes() {
+        for (result, control_type) in [
+            (TransactionResult::Commit, ControlRecordType::Commit),
+            (TransactionResult::Abort, ControlRecordType::Abort),
+        ] {
+            let batch = RecordBatch::new(marker_batch(&markers(result), 1_000).unwrap()).unwrap();
+            batch.verify_crc().unwrap();
+            assert!(batch.attributes().is_control());
+            assert!(batch.attributes().is_transactional());
+            assert_eq!((batch.producer_id(), batch.producer_epoch()), (4_000, 3));
+            assert_eq!(batch.base_sequence(), -1);
+            let records: Vec<_> = batch
+                .records(DecompressionLimits::default())
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(records.len(), 1);
+            let marker = EndTransactionMarker::from_record(&records[0]).unwrap();
+            assert_eq!(
+                marker,
+                EndTransactionMarker {
+                    control_type,
+                    coordinator_epoch: 0
+                }
+            );
+        }
+    }
 }

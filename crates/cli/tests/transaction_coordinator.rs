@@ -36,9 +36,13 @@ const DEADLINE: Duration = Duration::from_secs(60);
 
 fn transactional_producer(bootstrap: &str, transactional_id: &str, timeout_ms: u32) -> TxnProducer {
     let mut config: ClientConfig = producer_config(bootstrap);
+    // librdkafka wants both at most the transaction's timeout.
+    let socket_timeout_ms = timeout_ms.min(30_000).to_string();
     config
         .set("transactional.id", transactional_id)
-        .set("transaction.timeout.ms", timeout_ms.to_string());
+        .set("transaction.timeout.ms", timeout_ms.to_string())
+        .set("socket.timeout.ms", &socket_timeout_ms)
+        .set("message.timeout.ms", &socket_timeout_ms);
     let producer: TxnProducer = config.create().unwrap();
     producer.init_transactions(REQUEST_TIMEOUT).unwrap();
     producer
@@ -264,7 +268,9 @@ fn an_abandoned_transaction_is_aborted_at_its_timeout() {
     let mut config: ClientConfig = producer_config(&bootstrap);
     config
         .set("transactional.id", "too-long")
-        .set("transaction.timeout.ms", "6000");
+        .set("transaction.timeout.ms", "6000")
+        .set("socket.timeout.ms", "6000")
+        .set("message.timeout.ms", "6000");
     let refused: TxnProducer = config.create().unwrap();
     let error = refused.init_transactions(REQUEST_TIMEOUT).unwrap_err();
     assert_eq!(
