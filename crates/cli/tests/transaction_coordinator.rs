@@ -441,3 +441,54 @@ fn a_committed_transaction_stays_committed_across_a_restart() {
         .collect();
     assert_eq!(high, vec![1, 1]);
 }
+
+#[test]
+fn send_offsets_to_transaction_is_refused_as_abortable_until_txn_offset_commit_exists() {
+    let broker = TestBroker::start();
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "orders", 1, &[]);
+    let consumer: BaseConsumer = consumer_config(&bootstrap)
+        .set("group.id", "pipeline")
+        .create()
+        .unwrap();
+    let producer = transactional_producer(&bootstrap, "pipeline-tx", 60_000);
+    producer.begin_transaction().unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("orders", 0, Offset::Offset(5))
+        .unwrap();
+    let error = producer
+        .send_offsets_to_transaction(
+            &offsets,
+            &consumer.group_metadata().unwrap(),
+            REQUEST_TIMEOUT,
+        )
+        .unwrap_err();
+    let KafkaError::Transaction(error) = error else {
+        panic!("not a transaction error: {error:?}");
+    };
+    // AddOffsetsToTxn succeeded (the group's partition is in the transaction); the
+    // TxnOffsetCommit that follows is refused, and the application must abort.
+    assert!(!error.is_fatal(), "{error:?}");
+    assert!(error.txn_requires_abort(), "{error:?}");
+    let described = describe(&mut connect(&broker), "pipeline-tx");
+    assert_eq!(described.transaction_state, "Ongoing");
+    // Kafka's placement: abs("pipeline".hashCode()) % 50.
+    let hash = "pipeline".encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    });
+    let offsets_partition = (hash & 0x7fff_ffff) % 50;
+    assert_eq!(
+        partitions_of(&described),
+        vec![("__consumer_offsets".to_owned(), vec![offsets_partition])]
+    );
+    producer.abort_transaction(REQUEST_TIMEOUT).unwrap();
+    // Nothing was committed outside the transaction.
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("orders", 0);
+    let committed = consumer.committed_offsets(wanted, REQUEST_TIMEOUT).unwrap();
+    assert_eq!(
+        committed.find_partition("orders", 0).unwrap().offset(),
+        Offset::Invalid
+    );
+}
