@@ -9,7 +9,10 @@
 //!
 //! On a single node the in-sync replica set is this broker alone, so the high watermark
 //! is the log end offset, as in Kafka: a consumer may read an acks=1 write before it is
-//! fsynced.
+//! fsynced. The last stable offset (LSO) is the high watermark or, while a transaction
+//! is open, its first offset: `read_committed` fetches stop there. Both are stored
+//! under the log lock after every append and marker, so they only move forward
+//! together with the log.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -18,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use fjord_log::{AppendContext, AppendError, LogConfig, PartitionLog, ReadError};
+use fjord_records::{ControlRecordType, EndTransactionMarker};
 use fjord_metadata::topic_config::{CompressionType, MessageTimestampType, TopicConfig};
 use fjord_protocol::Uuid;
 use fjord_records::{Compression, DecompressionLimits, TimestampType};
@@ -44,7 +48,11 @@ pub(crate) struct AppendRefused {
 pub(crate) struct Read {
     pub records: Bytes,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// For `read_committed`: (producer id, first offset) of every aborted
+    /// transaction overlapping the records returned, oldest first.
+    pub aborted_transactions: Option<Vec<(i64, i64)>>,
 }
 
 /// How far the log is known to be on disk.
@@ -65,6 +73,7 @@ pub(crate) struct Partition {
     /// `None` once closed.
     log: Mutex<Option<PartitionLog>>,
     high_watermark: AtomicI64,
+    last_stable_offset: AtomicI64,
     log_start_offset: AtomicI64,
     durable: watch::Sender<Durability>,
     flush_wanted: Notify,
@@ -150,6 +159,7 @@ impl Partition {
             leader_id: node_id,
             leader_epoch: 0,
             high_watermark: AtomicI64::new(log_end_offset),
+            last_stable_offset: AtomicI64::new(log.last_stable_offset()),
             log_start_offset: AtomicI64::new(log.log_start_offset()),
             durable: watch::Sender::new(Durability {
                 offset: log.durable_offset(),
@@ -174,6 +184,21 @@ impl Partition {
     /// The high watermark: the offset after the last record consumers may read.
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The last stable offset: `read_committed` consumers read below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.last_stable_offset.load(Ordering::Acquire)
+    }
+
+    /// Stores the offsets consumers see; called under the log lock after a write.
+    fn publish_offsets(&self, log: &PartitionLog) {
+        self.high_watermark
+            .store(log.log_end_offset(), Ordering::Release);
+        self.last_stable_offset
+            .store(log.last_stable_offset(), Ordering::Release);
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
     }
 
     /// The first offset still in the log.
@@ -213,10 +238,7 @@ impl Partition {
                 },
             );
             // Stored under the lock so that the high watermark only ever moves forward.
-            self.high_watermark
-                .store(log.log_end_offset(), Ordering::Release);
-            self.log_start_offset
-                .store(log.log_start_offset(), Ordering::Release);
+            self.publish_offsets(log);
             outcome
         };
         match outcome {
@@ -231,6 +253,52 @@ impl Partition {
                     log_append_time_ms: info.log_append_time_ms,
                     log_start_offset: info.log_start_offset,
                 })
+            }
+            Err(error) => Err(refusal(&self.topic, self.index, error)),
+        }
+    }
+
+    /// Appends a COMMIT or ABORT marker for the transaction of `producer_id` at
+    /// `producer_epoch` (WriteTxnMarkers) and returns its offset. The marker is in the
+    /// page cache only: the caller waits for [`Self::wait_durable`] on the returned
+    /// offset before it reports the marker written, which also fsyncs the segment's
+    /// aborted transaction index.
+    pub async fn append_end_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        control_type: ControlRecordType,
+        coordinator_epoch: i32,
+    ) -> Result<i64, AppendRefused> {
+        let marker = EndTransactionMarker {
+            control_type,
+            coordinator_epoch,
+        };
+        let outcome = {
+            let mut guard = self
+                .log
+                .lock()
+                .map_err(|_| storage_refusal("partition lock poisoned"))?;
+            let Some(log) = guard.as_mut() else {
+                return Err(storage_refusal("partition is closed"));
+            };
+            let outcome = log.append_end_txn_marker(
+                producer_id,
+                producer_epoch,
+                marker,
+                AppendContext {
+                    now_ms: now_ms(),
+                    leader_epoch: self.leader_epoch,
+                },
+            );
+            self.publish_offsets(log);
+            outcome
+        };
+        match outcome {
+            Ok(info) => {
+                // Wakes long polls: a read_committed fetch may now see more.
+                self.appended.notify_waiters();
+                Ok(info.base_offset)
             }
             Err(error) => Err(refusal(&self.topic, self.index, error)),
         }
@@ -251,12 +319,25 @@ impl Partition {
         }
     }
 
-    /// Reads whole batches from `offset`, below the high watermark.
+    /// Reads whole batches from `offset`, below the high watermark (read_uncommitted).
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
+    ) -> Result<Read, ErrorCode> {
+        self.read_isolated(offset, max_bytes, min_one_batch, false)
+    }
+
+    /// Reads whole batches from `offset`, below the high watermark or, with
+    /// `read_committed`, below the last stable offset, with the aborted transactions
+    /// the client needs to drop what it must not see.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        read_committed: bool,
     ) -> Result<Read, ErrorCode> {
         let guard = self
             .log
@@ -264,10 +345,24 @@ impl Partition {
             .map_err(|_| ErrorCode::KAFKA_STORAGE_ERROR)?;
         let log = guard.as_ref().ok_or(ErrorCode::KAFKA_STORAGE_ERROR)?;
         let high_watermark = self.high_watermark();
-        match log.read(offset, max_bytes, high_watermark, min_one_batch) {
+        let last_stable_offset = self.last_stable_offset();
+        let upper_offset = if read_committed {
+            last_stable_offset
+        } else {
+            high_watermark
+        };
+        match log.read(offset, max_bytes, upper_offset, min_one_batch) {
             Ok(read) => Ok(Read {
+                aborted_transactions: read_committed.then(|| {
+                    // Kafka's bound: the transactions overlapping what was returned.
+                    log.aborted_transactions(offset, read.next_offset)
+                        .iter()
+                        .map(|txn| (txn.producer_id, txn.first_offset))
+                        .collect()
+                }),
                 records: read.records,
                 high_watermark,
+                last_stable_offset,
                 log_start_offset: read.log_start_offset,
             }),
             Err(ReadError::OffsetOutOfRange { .. }) => Err(ErrorCode::OFFSET_OUT_OF_RANGE),
@@ -408,6 +503,7 @@ fn refusal(topic: &str, partition: i32, error: AppendError) -> AppendRefused {
         AppendError::InvalidTimestamp { .. } => ErrorCode::INVALID_TIMESTAMP,
         AppendError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
         AppendError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+        AppendError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
         AppendError::Storage(storage) => {
             error!(%topic, partition, error = %storage, "append failed: partition refuses writes");
             ErrorCode::KAFKA_STORAGE_ERROR

@@ -113,6 +113,7 @@ mod recovery;
 mod retention;
 mod segment;
 mod time_index;
+mod txn_index;
 mod validate;
 
 pub use config::LogConfig;
@@ -122,6 +123,7 @@ pub use log::{AppendContext, AppendInfo, AppendOutcome, PartitionLog};
 pub use read::ReadResult;
 pub use recovery::{RecoveryReport, TruncationReport};
 pub use retention::RetentionReport;
+pub use txn_index::AbortedTxn;
 
 /// Re-exported so the broker can build a [`LogConfig`] without depending on
 /// `fjord-records` for these two types.
