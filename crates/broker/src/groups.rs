@@ -162,6 +162,11 @@ fn replay(coordinator: &mut GroupCoordinator, partition: &Partition) -> Result<u
             let batch =
                 batch.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
             offset = batch.last_offset() + 1;
+            // Transaction markers (AddOffsetsToTxn puts a partition of this topic in a
+            // transaction) are not group records.
+            if batch.attributes().is_control() {
+                continue;
+            }
             for record in batch.records(DecompressionLimits::default()) {
                 let record =
                     record.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;

@@ -21,10 +21,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use fjord_log::{AppendContext, AppendError, LogConfig, PartitionLog, ReadError};
-use fjord_records::{ControlRecordType, EndTransactionMarker};
 use fjord_metadata::topic_config::{CompressionType, MessageTimestampType, TopicConfig};
 use fjord_protocol::Uuid;
 use fjord_records::{Compression, DecompressionLimits, TimestampType};
+use fjord_records::{ControlRecordType, EndTransactionMarker};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 

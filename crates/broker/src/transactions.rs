@@ -16,9 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fjord_protocol::ResponseKind;
-use fjord_records::{
-    BatchBuilder, ControlRecordType, DecompressionLimits, EndTransactionMarker, RecordBatches,
-};
+use fjord_records::{BatchBuilder, ControlRecordType, DecompressionLimits, RecordBatches};
 use fjord_txn::{
     Output, RequestId, TRANSACTION_STATE_TOPIC, TransactionCoordinator, TransactionResult,
     TxnConfig, TxnMarkers, TxnRecord, TxnRequest,
@@ -450,9 +448,11 @@ async fn write_markers(
     }
 }
 
-/// Writes one COMMIT or ABORT control batch into one partition and waits until it is
-/// durable. A partition that no longer exists (its topic deleted) counts as written, as
-/// in Kafka.
+/// Writes one COMMIT or ABORT marker into one partition and waits until it is durable.
+/// The partition builds Kafka's control batch (control and transactional, the
+/// producer's id and epoch, no sequence) and closes the producer's transaction there.
+/// A partition that no longer exists (its topic deleted) counts as written, as in
+/// Kafka.
 async fn write_marker(
     broker: &Broker,
     topic: &str,
@@ -466,34 +466,23 @@ async fn write_marker(
     }) else {
         return Ok(());
     };
-    let batch = marker_batch(markers, now_ms()).map_err(|e| e.to_string())?;
-    let appended = partition
-        .append(batch)
+    let control_type = match markers.result {
+        TransactionResult::Commit => ControlRecordType::Commit,
+        TransactionResult::Abort => ControlRecordType::Abort,
+    };
+    let offset = partition
+        .append_end_txn_marker(
+            markers.producer_id,
+            markers.producer_epoch,
+            control_type,
+            COORDINATOR_EPOCH,
+        )
         .await
         .map_err(|refused| format!("{:?}: {}", refused.code, refused.message))?;
     partition
-        .wait_durable(appended.last_offset)
+        .wait_durable(offset)
         .await
         .map_err(|code| format!("fsync failed ({code:?})"))
-}
-
-/// The control batch of one marker: Kafka's marker batches are control and
-/// transactional, carry the producer's id and epoch and no sequence, and hold one
-/// record, the COMMIT or ABORT marker with the coordinator's epoch.
-fn marker_batch(markers: &TxnMarkers, now_ms: i64) -> fjord_records::Result<Bytes> {
-    let marker = EndTransactionMarker {
-        control_type: match markers.result {
-            TransactionResult::Commit => ControlRecordType::Commit,
-            TransactionResult::Abort => ControlRecordType::Abort,
-        },
-        coordinator_epoch: COORDINATOR_EPOCH,
-    };
-    let mut builder = BatchBuilder::new(0)
-        .producer(markers.producer_id, markers.producer_epoch, -1)
-        .transactional(true)
-        .control(true);
-    builder.append_end_transaction_marker(now_ms, &marker)?;
-    builder.build()
 }
 
 impl Broker {
@@ -535,51 +524,4 @@ pub(crate) async fn submit(
             Err(_) => failed(ErrorCode::COORDINATOR_NOT_AVAILABLE),
         }
     }))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use fjord_records::RecordBatch;
-
-    use super::*;
-
-    fn markers(result: TransactionResult) -> TxnMarkers {
-        TxnMarkers {
-            markers_id: 7,
-            transactional_id: "checkout".into(),
-            producer_id: 4_000,
-            producer_epoch: 3,
-            result,
-            partitions: vec![("orders".into(), vec![0, 1])],
-        }
-    }
-
-    #[test]
-    fn a_marker_batch_is_what_kafka_writes() {
-        for (result, control_type) in [
-            (TransactionResult::Commit, ControlRecordType::Commit),
-            (TransactionResult::Abort, ControlRecordType::Abort),
-        ] {
-            let batch = RecordBatch::new(marker_batch(&markers(result), 1_000).unwrap()).unwrap();
-            batch.verify_crc().unwrap();
-            assert!(batch.attributes().is_control());
-            assert!(batch.attributes().is_transactional());
-            assert_eq!((batch.producer_id(), batch.producer_epoch()), (4_000, 3));
-            assert_eq!(batch.base_sequence(), -1);
-            let records: Vec<_> = batch
-                .records(DecompressionLimits::default())
-                .collect::<Result<_, _>>()
-                .unwrap();
-            assert_eq!(records.len(), 1);
-            let marker = EndTransactionMarker::from_record(&records[0]).unwrap();
-            assert_eq!(
-                marker,
-                EndTransactionMarker {
-                    control_type,
-                    coordinator_epoch: 0
-                }
-            );
-        }
-    }
 }

@@ -161,7 +161,6 @@ fn partitions_of(state: &TransactionState) -> Vec<(String, Vec<i32>)> {
 }
 
 #[test]
-#[ignore = "needs the txn-log half: Produce refuses transactional batches (INVALID_TXN_STATE) and the log refuses control batches until then"]
 fn a_transaction_over_three_partitions_of_two_topics_commits() {
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
@@ -198,7 +197,6 @@ fn a_transaction_over_three_partitions_of_two_topics_commits() {
 }
 
 #[test]
-#[ignore = "needs the txn-log half: Produce refuses transactional batches (INVALID_TXN_STATE) and the log refuses control batches until then"]
 fn an_aborted_transaction_ends_with_an_abort_marker_and_the_next_one_commits() {
     let broker = TestBroker::start();
     let bootstrap = broker.bootstrap();
@@ -259,7 +257,6 @@ fn a_second_producer_with_the_same_transactional_id_fences_the_first() {
 }
 
 #[test]
-#[ignore = "needs the txn-log half: Produce refuses transactional batches (INVALID_TXN_STATE) and the log refuses control batches until then"]
 fn an_abandoned_transaction_is_aborted_at_its_timeout() {
     let broker = TestBroker::start_with(|config| config.transaction_max_timeout_ms = 5_000);
     let bootstrap = broker.bootstrap();
@@ -400,7 +397,6 @@ fn an_ongoing_transaction_survives_a_restart() {
 }
 
 #[test]
-#[ignore = "needs the txn-log half: the log refuses control batches (the COMMIT markers) until then"]
 fn a_committed_transaction_stays_committed_across_a_restart() {
     let broker = TestBroker::start();
     create_topic(&broker.bootstrap(), "orders", 2, &[]);
