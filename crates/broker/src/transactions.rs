@@ -454,7 +454,7 @@ async fn write_markers(
 /// A partition that no longer exists (its topic deleted) counts as written, as in
 /// Kafka.
 async fn write_marker(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     topic: &str,
     index: i32,
     markers: &TxnMarkers,
@@ -482,7 +482,20 @@ async fn write_marker(
     partition
         .wait_durable(offset)
         .await
-        .map_err(|code| format!("fsync failed ({code:?})"))
+        .map_err(|code| format!("fsync failed ({code:?})"))?;
+    if topic == crate::groups::CONSUMER_OFFSETS {
+        // The transaction's offsets (TxnOffsetCommit) become committed offsets, or are
+        // dropped, before the transaction completes.
+        broker
+            .complete_group_transaction(
+                index,
+                markers.producer_id,
+                markers.producer_epoch,
+                markers.result.is_commit(),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 impl Broker {

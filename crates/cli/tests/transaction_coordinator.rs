@@ -438,53 +438,115 @@ fn a_committed_transaction_stays_committed_across_a_restart() {
     assert_eq!(high, vec![1, 1]);
 }
 
-#[test]
-fn send_offsets_to_transaction_is_refused_as_abortable_until_txn_offset_commit_exists() {
-    let broker = TestBroker::start();
-    let bootstrap = broker.bootstrap();
-    create_topic(&bootstrap, "orders", 1, &[]);
-    let consumer: BaseConsumer = consumer_config(&bootstrap)
-        .set("group.id", "pipeline")
+/// The group's committed offset of `input` 0, as a fresh consumer of the group sees it.
+fn committed(bootstrap: &str, group: &str) -> Offset {
+    let consumer: BaseConsumer = consumer_config(bootstrap)
+        .set("group.id", group)
         .create()
         .unwrap();
+    let mut wanted = TopicPartitionList::new();
+    wanted.add_partition("input", 0);
+    let committed = consumer.committed_offsets(wanted, REQUEST_TIMEOUT).unwrap();
+    committed.find_partition("input", 0).unwrap().offset()
+}
+
+#[test]
+fn consume_transform_produce_commits_the_offsets_with_the_transaction() {
+    let broker = TestBroker::start_with(|config| config.group_initial_rebalance_delay_ms = 0);
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, "input", 1, &[]);
+    create_topic(&bootstrap, "output", 1, &[]);
+    let plain: ThreadedProducer<DefaultProducerContext> =
+        producer_config(&bootstrap).create().unwrap();
+    for i in 0..10 {
+        plain
+            .send(
+                BaseRecord::to("input")
+                    .partition(0)
+                    .key("k")
+                    .payload(&format!("in-{i}")),
+            )
+            .map_err(|(error, _)| error)
+            .unwrap();
+    }
+    plain.flush(REQUEST_TIMEOUT).unwrap();
+
+    let consumer: BaseConsumer = consumer_config(&bootstrap)
+        .set("group.id", "pipeline")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    consumer.subscribe(&["input"]).unwrap();
+    let mut consumed = Vec::new();
+    let started = Instant::now();
+    while consumed.len() < 10 {
+        assert!(started.elapsed() < DEADLINE, "consumed only {consumed:?}");
+        if let Some(message) = consumer.poll(Duration::from_millis(100)) {
+            let message = message.unwrap();
+            consumed.push(String::from_utf8(message.payload().unwrap().to_vec()).unwrap());
+        }
+    }
     let producer = transactional_producer(&bootstrap, "pipeline-tx", 60_000);
     producer.begin_transaction().unwrap();
+    for value in &consumed {
+        send(&producer, "output", 0, &value.replace("in", "out"));
+    }
     let mut offsets = TopicPartitionList::new();
     offsets
-        .add_partition_offset("orders", 0, Offset::Offset(5))
+        .add_partition_offset("input", 0, Offset::Offset(10))
         .unwrap();
-    let error = producer
+    producer
         .send_offsets_to_transaction(
             &offsets,
             &consumer.group_metadata().unwrap(),
             REQUEST_TIMEOUT,
         )
-        .unwrap_err();
-    let KafkaError::Transaction(error) = error else {
-        panic!("not a transaction error: {error:?}");
-    };
-    // AddOffsetsToTxn succeeded (the group's partition is in the transaction); the
-    // TxnOffsetCommit that follows is refused, and the application must abort.
-    assert!(!error.is_fatal(), "{error:?}");
-    assert!(error.txn_requires_abort(), "{error:?}");
-    let described = describe(&mut connect(&broker), "pipeline-tx");
-    assert_eq!(described.transaction_state, "Ongoing");
-    // Kafka's placement: abs("pipeline".hashCode()) % 50.
-    let hash = "pipeline".encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    });
-    let offsets_partition = (hash & 0x7fff_ffff) % 50;
-    assert_eq!(
-        partitions_of(&described),
-        vec![("__consumer_offsets".to_owned(), vec![offsets_partition])]
-    );
+        .unwrap();
+    // Pending until the transaction commits.
+    assert_eq!(committed(&bootstrap, "pipeline"), Offset::Invalid);
+    producer.commit_transaction(REQUEST_TIMEOUT).unwrap();
+    await_state(&broker, "pipeline-tx", "CompleteCommit");
+    assert_eq!(committed(&bootstrap, "pipeline"), Offset::Offset(10));
+
+    // An aborted transaction's offsets are dropped.
+    producer.begin_transaction().unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("input", 0, Offset::Offset(4))
+        .unwrap();
+    producer
+        .send_offsets_to_transaction(
+            &offsets,
+            &consumer.group_metadata().unwrap(),
+            REQUEST_TIMEOUT,
+        )
+        .unwrap();
     producer.abort_transaction(REQUEST_TIMEOUT).unwrap();
-    // Nothing was committed outside the transaction.
-    let mut wanted = TopicPartitionList::new();
-    wanted.add_partition("orders", 0);
-    let committed = consumer.committed_offsets(wanted, REQUEST_TIMEOUT).unwrap();
+    await_state(&broker, "pipeline-tx", "CompleteAbort");
+    assert_eq!(committed(&bootstrap, "pipeline"), Offset::Offset(10));
+
+    // One more committed transaction (a second transactional batch of the producer in
+    // the same __consumer_offsets partition), then a restart replays both.
+    producer.begin_transaction().unwrap();
+    let mut offsets = TopicPartitionList::new();
+    offsets
+        .add_partition_offset("input", 0, Offset::Offset(12))
+        .unwrap();
+    producer
+        .send_offsets_to_transaction(
+            &offsets,
+            &consumer.group_metadata().unwrap(),
+            REQUEST_TIMEOUT,
+        )
+        .unwrap();
+    producer.commit_transaction(REQUEST_TIMEOUT).unwrap();
+    await_state(&broker, "pipeline-tx", "CompleteCommit");
+    assert_eq!(committed(&bootstrap, "pipeline"), Offset::Offset(12));
+    drop(consumer);
+    drop(producer);
+    let broker = broker.restart();
     assert_eq!(
-        committed.find_partition("orders", 0).unwrap().offset(),
-        Offset::Invalid
+        committed(&broker.bootstrap(), "pipeline"),
+        Offset::Offset(12)
     );
 }

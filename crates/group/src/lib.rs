@@ -88,6 +88,7 @@ mod protocol;
 mod records;
 mod responses;
 mod timers;
+mod transactions;
 
 pub use config::{ConfigError, GroupConfig};
 pub use coordinator::GroupCoordinator;
@@ -98,7 +99,7 @@ use fjord_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DeleteGroupsRequest,
     DescribeGroupsRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
-    SyncGroupRequest,
+    SyncGroupRequest, TxnOffsetCommitRequest,
 };
 
 /// The runtime's handle on one request, echoed with its response.
@@ -117,6 +118,9 @@ pub enum GroupRequest {
     LeaveGroup(LeaveGroupRequest),
     /// Commit offsets.
     OffsetCommit(OffsetCommitRequest),
+    /// Commit offsets as part of a transaction: they stay pending until the
+    /// transaction's marker ([`GroupCoordinator::complete_transaction`]).
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// Fetch committed offsets (of several groups from version 8).
     OffsetFetch(OffsetFetchRequest),
     /// List groups, optionally filtered by state and type.
@@ -145,12 +149,27 @@ pub struct GroupRecord {
     pub value: Option<bytes::Bytes>,
 }
 
+/// A record of a transactional offset commit and the producer that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionalGroupRecord {
+    /// The transaction's producer id.
+    pub producer_id: i64,
+    /// The transaction's producer epoch.
+    pub producer_epoch: i16,
+    /// The offset commit record.
+    pub record: GroupRecord,
+}
+
 /// What the runtime must do after a call: first append `records` durably to
 /// `__consumer_offsets` (in order), then deliver `responses` to the requests they answer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Output {
     /// Records to append, in order, before any response is sent.
     pub records: Vec<GroupRecord>,
+    /// Records of transactional offset commits, to append as transactional batches of
+    /// that producer id and epoch (after `records`), before any response is sent. The
+    /// transaction's COMMIT or ABORT marker in the same partition resolves them.
+    pub transactional_records: Vec<TransactionalGroupRecord>,
     /// Responses, each for the request with that id, to be encoded at its version.
     pub responses: Vec<(RequestId, ResponseKind)>,
 }
@@ -158,6 +177,8 @@ pub struct Output {
 impl Output {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.responses.is_empty()
+        self.records.is_empty()
+            && self.transactional_records.is_empty()
+            && self.responses.is_empty()
     }
 }

@@ -181,7 +181,7 @@ pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> 
         RequestKind::AddPartitionsToTxn(r) => add_partitions_to_txn::handle(context, r).await,
         RequestKind::AddOffsetsToTxn(r) => add_offsets_to_txn::handle(context, r).await,
         RequestKind::EndTxn(r) => end_txn::handle(context, r).await,
-        RequestKind::TxnOffsetCommit(r) => route!(txn_offset_commit, TxnOffsetCommit, r),
+        RequestKind::TxnOffsetCommit(r) => txn_offset_commit::handle(context, r).await,
         RequestKind::DescribeTransactions(r) => describe_transactions::handle(context, r).await,
         RequestKind::ListTransactions(r) => list_transactions::handle(context, r).await,
         RequestKind::DescribeConfigs(r) => route!(describe_configs, DescribeConfigs, r),

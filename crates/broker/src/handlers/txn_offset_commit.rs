@@ -1,50 +1,53 @@
 //! TxnOffsetCommit: offsets committed as part of a transaction
-//! (`send_offsets_to_transaction`).
-//!
-//! Not served yet: the offsets must stay invisible until the transaction's COMMIT
-//! marker reaches `__consumer_offsets` and be dropped on ABORT, which needs pending
-//! transactional offsets in the group coordinator (ADR 0010). Until then every partition
-//! is answered INVALID_REQUEST, which librdkafka treats as an abortable error: the
-//! producer aborts the transaction and stays usable, and no offset is ever committed
-//! outside the transaction. The request is routed (not left out of ApiVersions) so that
-//! the client reports this error, not a missing API.
+//! (`send_offsets_to_transaction`). The group coordinator checks them as it checks
+//! OffsetCommit, writes them as transactional records of the producer, and keeps them
+//! pending until the transaction's marker reaches `__consumer_offsets` (ADR 0010).
 
+use fjord_group::GroupRequest;
+use fjord_protocol::ResponseKind;
 use fjord_protocol::messages::txn_offset_commit_response::{
     TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
 };
 use fjord_protocol::messages::{TxnOffsetCommitRequest, TxnOffsetCommitResponse};
 
-use super::RequestContext;
-use crate::error_code::ErrorCode;
+use super::{Outcome, RequestContext};
+use crate::groups::submit;
 
-/// Answers every partition INVALID_REQUEST.
-pub(crate) async fn handle(
-    _context: &RequestContext,
-    request: TxnOffsetCommitRequest,
-) -> TxnOffsetCommitResponse {
-    tracing::warn!(
-        transactional_id = %request.transactional_id,
-        group_id = %request.group_id,
-        "TxnOffsetCommit refused: transactional offset commits are not supported yet"
-    );
-    TxnOffsetCommitResponse {
-        topics: request
-            .topics
-            .into_iter()
-            .map(|topic| TxnOffsetCommitResponseTopic {
-                name: topic.name,
-                partitions: topic
-                    .partitions
+/// Hands the request to the group coordinator.
+pub(crate) async fn handle(context: &RequestContext, request: TxnOffsetCommitRequest) -> Outcome {
+    let topics: Vec<(String, Vec<i32>)> = request
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.partitions.iter().map(|p| p.partition_index).collect(),
+            )
+        })
+        .collect();
+    submit(
+        context,
+        GroupRequest::TxnOffsetCommit(request),
+        move |code| {
+            ResponseKind::TxnOffsetCommit(TxnOffsetCommitResponse {
+                topics: topics
                     .into_iter()
-                    .map(|partition| TxnOffsetCommitResponsePartition {
-                        partition_index: partition.partition_index,
-                        error_code: ErrorCode::INVALID_REQUEST.code(),
+                    .map(|(name, partitions)| TxnOffsetCommitResponseTopic {
+                        name,
+                        partitions: partitions
+                            .into_iter()
+                            .map(|partition_index| TxnOffsetCommitResponsePartition {
+                                partition_index,
+                                error_code: code.code(),
+                                ..Default::default()
+                            })
+                            .collect(),
                         ..Default::default()
                     })
                     .collect(),
                 ..Default::default()
             })
-            .collect(),
-        ..Default::default()
-    }
+        },
+    )
+    .await
 }
