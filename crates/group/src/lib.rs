@@ -18,7 +18,8 @@
 //!   state from `__consumer_offsets` at startup.
 //!
 //! Every [`Output`] must be executed in order: append its `records` durably to
-//! `__consumer_offsets` first, then deliver its `responses`. That order is what makes an
+//! `__consumer_offsets` first (and its `transactional_records`, as transactional batches
+//! of their producer), then deliver its `responses`. That order is what makes an
 //! acknowledged offset commit or a completed rebalance survive a restart. The state is
 //! already updated when the call returns; if an append fails, the in-memory state is
 //! ahead of the log, and the runtime must stop serving groups (a restart replays the log).
@@ -35,6 +36,7 @@
 //! | when | key | value |
 //! | --- | --- | --- |
 //! | OffsetCommit accepted a partition | OffsetCommitKey | OffsetCommitValue v3 |
+//! | TxnOffsetCommit accepted a partition (in a transactional batch of the producer; pending until the marker, see [`GroupCoordinator::complete_transaction`]) | OffsetCommitKey | OffsetCommitValue v3 |
 //! | offset deleted (OffsetDelete, DeleteGroups, expiry, deleted topic) | OffsetCommitKey | tombstone |
 //! | the leader's SyncGroup completed a rebalance | GroupMetadataKey | GroupMetadataValue v3 with members and assignments |
 //! | a static member replaced its member id in a stable group | GroupMetadataKey | GroupMetadataValue v3 |
