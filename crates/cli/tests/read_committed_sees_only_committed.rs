@@ -11,10 +11,14 @@
 //! Checked: committed data is seen by both isolation levels; aborted data only by
 //! read_uncommitted (librdkafka drops it with the aborted list of the Fetch response);
 //! an open transaction, and everything after it, is invisible to read_committed until
-//! its COMMIT; ListOffsets and Fetch report the last stable offset.
+//! its COMMIT; ListOffsets and Fetch report the last stable offset; a broker killed
+//! with SIGKILL while transactions are open recovers them (still open, still holding
+//! the last stable offset back) and the aborted transaction index.
 
 #![allow(clippy::unwrap_used)]
 
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -26,9 +30,9 @@ use fjord_protocol::messages::{
     FetchRequest, InitProducerIdRequest, ListOffsetsRequest, ProduceRequest,
 };
 use fjord_records::{BatchBuilder, ControlRecordType, EndTransactionMarker};
-use fjord_testkit::TestBroker;
 use fjord_testkit::clients::{consumer_config, create_topic};
 use fjord_testkit::raw::RawConnection;
+use fjord_testkit::{BrokerProcess, TestBroker};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
@@ -233,6 +237,35 @@ fn consume(bootstrap: &str, isolation_level: &str, expected: usize) -> Vec<Strin
     }
 }
 
+/// Writes the markers into partition 0 of a killed broker's data directory as the
+/// partition leader does. The log is dropped
+/// without a close (flushed, but not marked clean), so the next start recovers it.
+fn write_markers_after_kill(data_dir: &Path, markers: &[(i64, i16, ControlRecordType)]) {
+    let dir = data_dir.join(format!("{TOPIC}-0"));
+    let (mut log, report) = PartitionLog::open(&dir, LogConfig::default(), now_ms()).unwrap();
+    assert!(
+        !report.clean_shutdown,
+        "SIGKILL leaves no clean-shutdown marker"
+    );
+    for &(producer_id, epoch, control_type) in markers {
+        log.append_end_txn_marker(
+            producer_id,
+            epoch,
+            EndTransactionMarker {
+                control_type,
+                coordinator_epoch: 0,
+            },
+            AppendContext {
+                now_ms: now_ms(),
+                leader_epoch: 0,
+            },
+        )
+        .unwrap();
+    }
+    log.flush().unwrap();
+    drop(log);
+}
+
 /// Stops the broker, writes the markers into partition 0 as the partition leader
 /// does, and starts it again.
 fn restart_with_markers(
@@ -390,4 +423,57 @@ fn transactional_batches_need_a_transactional_id() {
         batch(Some((producer_id, epoch, 0)), &["x"]),
     );
     assert_eq!(error_code, 53, "TRANSACTIONAL_ID_AUTHORIZATION_FAILED");
+}
+
+#[test]
+fn a_broker_killed_with_open_transactions_recovers_them() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_fjord"));
+    let mut broker = BrokerProcess::spawn(binary, data_dir.path(), None);
+    let bootstrap = broker.bootstrap();
+    let addr: SocketAddr = bootstrap.parse().unwrap();
+    create_topic(&bootstrap, TOPIC, 1, &[]);
+    let mut connection = RawConnection::connect(addr).unwrap();
+    let (committer, committer_epoch) = init_producer_id(&mut connection);
+    let (aborter, aborter_epoch) = init_producer_id(&mut connection);
+    let committed = batch(Some((committer, committer_epoch, 0)), &["commit-0"]);
+    assert_eq!(produce_ok(&mut connection, committed), 0);
+    let aborted = batch(Some((aborter, aborter_epoch, 0)), &["abort-0"]);
+    assert_eq!(produce_ok(&mut connection, aborted), 1);
+    assert_eq!(latest(&mut connection, 1), 0);
+    drop(connection);
+
+    // Killed with both transactions open; the ABORT is written while it is down.
+    broker.kill();
+    write_markers_after_kill(
+        data_dir.path(),
+        &[(aborter, aborter_epoch, ControlRecordType::Abort)],
+    );
+    let mut broker = BrokerProcess::spawn(binary, data_dir.path(), Some(addr.port()));
+    let mut connection = RawConnection::connect(addr).unwrap();
+    assert_eq!(
+        latest(&mut connection, 1),
+        0,
+        "the committer's transaction is still open after recovery"
+    );
+    assert_eq!(latest(&mut connection, 0), 3);
+    assert!(consume(&bootstrap, "read_committed", 0).is_empty());
+    drop(connection);
+
+    broker.kill();
+    write_markers_after_kill(
+        data_dir.path(),
+        &[(committer, committer_epoch, ControlRecordType::Commit)],
+    );
+    let _broker = BrokerProcess::spawn(binary, data_dir.path(), Some(addr.port()));
+    let mut connection = RawConnection::connect(addr).unwrap();
+    assert_eq!(latest(&mut connection, 1), 4);
+    let (hw, lso, aborted, _) = fetch(&mut connection, 1);
+    assert_eq!((hw, lso), (4, 4));
+    assert_eq!(aborted, Some(vec![(aborter, 1)]));
+    assert_eq!(consume(&bootstrap, "read_committed", 1), ["commit-0"]);
+    assert_eq!(
+        consume(&bootstrap, "read_uncommitted", 2),
+        ["commit-0", "abort-0"]
+    );
 }
