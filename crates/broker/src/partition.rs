@@ -308,6 +308,15 @@ impl Partition {
         }
     }
 
+    /// The producers this partition knows (DescribeProducers).
+    #[allow(
+        dead_code,
+        reason = "called by the DescribeProducers handler, the coordinator half of issue 6"
+    )]
+    pub fn producer_states(&self) -> Result<Vec<fjord_log::ProducerState>, ErrorCode> {
+        self.with_log(|log| Ok(log.producer_states()))
+    }
+
     /// Waits until every offset up to `last_offset` is fsynced.
     pub async fn wait_durable(&self, last_offset: i64) -> Result<(), ErrorCode> {
         let mut durable = self.durable.subscribe();
@@ -358,7 +367,12 @@ impl Partition {
         match log.read(offset, max_bytes, upper_offset, min_one_batch) {
             Ok(read) => Ok(Read {
                 aborted_transactions: read_committed.then(|| {
-                    // Kafka's bound: the transactions overlapping what was returned.
+                    // The transactions overlapping what was returned: the records
+                    // from `offset` (the first batch may start before it, but its
+                    // transaction's marker is after it) to the next offset.
+                    if read.records.is_empty() {
+                        return Vec::new();
+                    }
                     log.aborted_transactions(offset, read.next_offset)
                         .iter()
                         .map(|txn| (txn.producer_id, txn.first_offset))

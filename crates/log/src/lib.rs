@@ -143,6 +143,22 @@ pub use recovery::{RecoveryReport, TruncationReport};
 pub use retention::RetentionReport;
 pub use txn_index::AbortedTxn;
 
+/// What a partition knows about one producer, as DescribeProducers reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerState {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its newest epoch.
+    pub producer_epoch: i16,
+    /// The last sequence of its newest retained batch, -1 if none.
+    pub last_sequence: i32,
+    /// The max timestamp of that batch, -1 if none.
+    pub last_timestamp_ms: i64,
+    /// The first offset of its open transaction, -1 if none. (Kafka also reports the
+    /// coordinator epoch of the last marker; this log does not keep it: answer -1.)
+    pub current_txn_start_offset: i64,
+}
+
 /// Re-exported so the broker can build a [`LogConfig`] without depending on
 /// `fjord-records` for these two types.
 pub use fjord_records::{DecompressionLimits, TimestampType};

@@ -399,6 +399,11 @@ impl PartitionLog {
             .map_or(log_end_offset, |first| first.min(log_end_offset))
     }
 
+    /// The producers this partition knows, for DescribeProducers.
+    pub fn producer_states(&self) -> Vec<crate::ProducerState> {
+        self.producers.describe()
+    }
+
     /// How many transactions are open in this partition.
     pub fn ongoing_txn_count(&self) -> usize {
         self.producers.ongoing_count()

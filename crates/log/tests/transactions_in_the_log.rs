@@ -88,6 +88,16 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_commit() {
     append(&mut log, txn_batch(10, 0, 3, 2)); // 6..=7, same transaction
     assert_eq!(log.last_stable_offset(), 2);
     assert_eq!(log.ongoing_txn_count(), 1);
+    assert_eq!(
+        log.producer_states(),
+        vec![fjord_log::ProducerState {
+            producer_id: 10,
+            producer_epoch: 0,
+            last_sequence: 4,
+            last_timestamp_ms: NOW_MS + 1,
+            current_txn_start_offset: 2,
+        }]
+    );
 
     let marker_offset = commit(&mut log, 10, 0);
     assert_eq!(marker_offset, 8);
