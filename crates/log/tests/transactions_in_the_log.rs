@@ -383,3 +383,36 @@ fn transactions_span_segment_rolls_and_the_snapshot_carries_them() {
         1
     );
 }
+
+#[test]
+fn the_last_stable_offset_never_falls_below_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), config());
+    append(&mut log, txn_batch(1, 0, 0, 1)); // 0, open
+    append(&mut log, txn_batch(2, 0, 0, 1)); // 1, open
+    append(&mut log, batch(0, 3, NOW_MS, 5)); // 2..=4
+    assert_eq!(log.last_stable_offset(), 0);
+    log.delete_records_before(3).unwrap();
+    assert_eq!(log.last_stable_offset(), 3);
+    // The index entry keeps the unclamped value (producer 1 is still open from
+    // 0): a search stops at an entry whose value reaches its upper bound.
+    abort(&mut log, 2, 0); // 5
+    abort(&mut log, 1, 0); // 6
+    assert_eq!(
+        log.aborted_transactions(3, 7),
+        vec![
+            AbortedTxn {
+                producer_id: 2,
+                first_offset: 1,
+                last_offset: 5,
+                last_stable_offset: 0,
+            },
+            AbortedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 6,
+                last_stable_offset: 7,
+            },
+        ]
+    );
+}

@@ -80,7 +80,21 @@ fn reopen(dir: &std::path::Path, log: PartitionLog, clean: bool) -> PartitionLog
     open(dir, config()).0
 }
 
-fn check(log: &PartitionLog, model: &Model, step: usize) {
+fn check(log: &PartitionLog, model: &Model, step: usize, ranges: &[(i64, i64)]) {
+    for &(start, upper) in ranges {
+        let (start, upper) = (start % (model.end + 1), upper % (model.end + 1));
+        let expected: Vec<AbortedTxn> = model
+            .aborted
+            .iter()
+            .filter(|txn| txn.last_offset >= start && txn.first_offset < upper)
+            .copied()
+            .collect();
+        assert_eq!(
+            log.aborted_transactions(start, upper),
+            expected,
+            "step {step}: aborted transactions in [{start}, {upper})"
+        );
+    }
     assert_eq!(log.log_end_offset(), model.end, "step {step}: log end");
     assert_eq!(log.last_stable_offset(), model.lso(), "step {step}: LSO");
     assert_eq!(
@@ -95,7 +109,7 @@ fn check(log: &PartitionLog, model: &Model, step: usize) {
     );
 }
 
-fn run(ops: Vec<Op>) {
+fn run(ops: Vec<Op>, ranges: Vec<(i64, i64)>) {
     let dir = tempfile::tempdir().unwrap();
     let (mut log, _) = open(dir.path(), config());
     let mut model = Model::default();
@@ -172,7 +186,7 @@ fn run(ops: Vec<Op>) {
                 log = open(dir.path(), config()).0;
             }
         }
-        check(&log, &model, step);
+        check(&log, &model, step, &ranges);
     }
 }
 
@@ -180,7 +194,10 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     #[test]
-    fn transactions_match_the_model(ops in proptest::collection::vec(op(), 1..60)) {
-        run(ops);
+    fn transactions_match_the_model(
+        ops in proptest::collection::vec(op(), 1..60),
+        ranges in proptest::collection::vec((0..200i64, 0..200i64), 3),
+    ) {
+        run(ops, ranges);
     }
 }
