@@ -263,6 +263,10 @@ impl Partition {
     /// page cache only: the caller waits for [`Self::wait_durable`] on the returned
     /// offset before it reports the marker written, which also fsyncs the segment's
     /// aborted transaction index.
+    #[allow(
+        dead_code,
+        reason = "called by the WriteTxnMarkers handler, the coordinator half of issue 6"
+    )]
     pub async fn append_end_txn_marker(
         &self,
         producer_id: i64,
@@ -302,6 +306,15 @@ impl Partition {
             }
             Err(error) => Err(refusal(&self.topic, self.index, error)),
         }
+    }
+
+    /// The producers this partition knows (DescribeProducers).
+    #[allow(
+        dead_code,
+        reason = "called by the DescribeProducers handler, the coordinator half of issue 6"
+    )]
+    pub fn producer_states(&self) -> Result<Vec<fjord_log::ProducerState>, ErrorCode> {
+        self.with_log(|log| Ok(log.producer_states()))
     }
 
     /// Waits until every offset up to `last_offset` is fsynced.
@@ -354,7 +367,12 @@ impl Partition {
         match log.read(offset, max_bytes, upper_offset, min_one_batch) {
             Ok(read) => Ok(Read {
                 aborted_transactions: read_committed.then(|| {
-                    // Kafka's bound: the transactions overlapping what was returned.
+                    // The transactions overlapping what was returned: the records
+                    // from `offset` (the first batch may start before it, but its
+                    // transaction's marker is after it) to the next offset.
+                    if read.records.is_empty() {
+                        return Vec::new();
+                    }
                     log.aborted_transactions(offset, read.next_offset)
                         .iter()
                         .map(|txn| (txn.producer_id, txn.first_offset))
@@ -643,5 +661,88 @@ mod tests {
             (both.retention_ms, both.retention_bytes),
             (Some(1000), Some(4096))
         );
+    }
+
+    fn transactional(producer_id: i64, sequence: i32, value: &str) -> Bytes {
+        let mut builder = fjord_records::BatchBuilder::new(0)
+            .producer(producer_id, 0, sequence)
+            .transactional(true);
+        builder
+            .append(now_ms(), None, Some(value.as_bytes()), &[])
+            .expect("one record fits");
+        builder.build().expect("a valid batch")
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_marker_moves_the_last_stable_offset_and_wakes_long_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let appended = Arc::new(Notify::new());
+        let partition = Partition::open(
+            dir.path().join("t-0"),
+            "t".into(),
+            Uuid::ZERO,
+            0,
+            1,
+            &TopicConfig::default(),
+            appended.clone(),
+        )
+        .await
+        .unwrap();
+        partition
+            .append(transactional(5, 0, "a"))
+            .await
+            .ok()
+            .unwrap();
+        partition
+            .append(transactional(6, 0, "b"))
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(partition.high_watermark(), 2);
+        assert_eq!(partition.last_stable_offset(), 0);
+        let read = partition.read_isolated(0, 1 << 20, true, true).unwrap();
+        assert!(read.records.is_empty());
+        assert_eq!(read.aborted_transactions, Some(vec![]));
+        let read = partition.read_isolated(0, 1 << 20, true, false).unwrap();
+        assert!(!read.records.is_empty());
+        assert_eq!(read.aborted_transactions, None);
+
+        let woken = appended.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let offset = partition
+            .append_end_txn_marker(5, 0, ControlRecordType::Abort, 0)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(offset, 2);
+        tokio::time::timeout(std::time::Duration::from_secs(5), woken)
+            .await
+            .unwrap();
+        assert_eq!(
+            partition.last_stable_offset(),
+            1,
+            "producer 6 is still open"
+        );
+        partition.wait_durable(offset).await.unwrap();
+
+        partition
+            .append_end_txn_marker(6, 0, ControlRecordType::Commit, 0)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(partition.last_stable_offset(), 4);
+        let read = partition.read_isolated(0, 1 << 20, true, true).unwrap();
+        assert_eq!(read.aborted_transactions, Some(vec![(5, 0)]));
+        assert_eq!(read.last_stable_offset, 4);
+        // A marker needs a real producer epoch (older ones: see fjord-log's tests).
+        let refused = partition
+            .append_end_txn_marker(6, -1, ControlRecordType::Commit, 0)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(refused.code, ErrorCode::INVALID_RECORD);
+        partition.close();
     }
 }

@@ -374,7 +374,14 @@ impl PartitionLog {
                 producer_id,
                 first_offset: completed.first_offset,
                 last_offset: base_offset,
-                last_stable_offset: self.last_stable_offset(),
+                // Not clamped to the log start (unlike `last_stable_offset`):
+                // readers stop searching at an entry whose value reaches their
+                // upper bound, which is only right if no transaction still open
+                // at the marker started below it.
+                last_stable_offset: self
+                    .producers
+                    .first_unstable_offset()
+                    .unwrap_or(base_offset + 1),
             };
             if let Err(error) = self.active_mut().append_aborted_txn(entry) {
                 return Err(self.poison(error).into());
@@ -391,12 +398,20 @@ impl PartitionLog {
     /// The last stable offset: no open transaction starts below it, so a
     /// `read_committed` reader may read everything before it. The oldest open
     /// transaction's first offset, or the high watermark (the log end on this
-    /// single-replica broker) when none is open.
+    /// single-replica broker) when none is open; never below the log start
+    /// (DeleteRecords or retention may have removed an open transaction's
+    /// first batches; Kafka clamps the same way).
     pub fn last_stable_offset(&self) -> i64 {
         let log_end_offset = self.log_end_offset();
         self.producers
             .first_unstable_offset()
             .map_or(log_end_offset, |first| first.min(log_end_offset))
+            .max(self.log_start_offset)
+    }
+
+    /// The producers this partition knows, for DescribeProducers.
+    pub fn producer_states(&self) -> Vec<crate::ProducerState> {
+        self.producers.describe()
     }
 
     /// How many transactions are open in this partition.
@@ -409,14 +424,23 @@ impl PartitionLog {
     /// or after `start_offset` and whose first offset is below
     /// `upper_offset` (Kafka's `collectAbortedTransactions`). Markers are
     /// indexed in the segment that holds them, so the segments from the one
-    /// holding `start_offset` on are searched.
+    /// holding `start_offset` on are searched, and the search stops at the
+    /// first entry whose last stable offset reaches `upper_offset`: every
+    /// transaction aborted after it started at or after that offset.
     pub fn aborted_transactions(&self, start_offset: i64, upper_offset: i64) -> Vec<AbortedTxn> {
-        self.segments[self.segment_index_for(start_offset)..]
+        let mut found = Vec::new();
+        for txn in self.segments[self.segment_index_for(start_offset)..]
             .iter()
             .flat_map(Segment::aborted_txns)
-            .filter(|txn| txn.last_offset >= start_offset && txn.first_offset < upper_offset)
-            .copied()
-            .collect()
+        {
+            if txn.last_offset >= start_offset && txn.first_offset < upper_offset {
+                found.push(*txn);
+            }
+            if txn.last_stable_offset >= upper_offset {
+                break;
+            }
+        }
+        found
     }
 
     /// Seals the active segment and starts a new one at the log end. Also

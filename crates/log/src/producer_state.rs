@@ -132,6 +132,23 @@ impl ProducerStateManager {
         }
     }
 
+    /// Every producer's state, for DescribeProducers, by producer id.
+    pub fn describe(&self) -> Vec<crate::ProducerState> {
+        let mut producers: Vec<crate::ProducerState> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, entry)| crate::ProducerState {
+                producer_id,
+                producer_epoch: entry.epoch,
+                last_sequence: entry.batches.back().map_or(-1, |batch| batch.last_sequence),
+                last_timestamp_ms: entry.batches.back().map_or(-1, |batch| batch.timestamp_ms),
+                current_txn_start_offset: entry.current_txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        producers.sort_by_key(|producer| producer.producer_id);
+        producers
+    }
+
     /// The first offset of the oldest open transaction, if any.
     pub fn first_unstable_offset(&self) -> Option<i64> {
         self.ongoing.first().map(|(first_offset, _)| *first_offset)

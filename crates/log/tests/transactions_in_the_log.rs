@@ -88,6 +88,16 @@ fn an_open_transaction_holds_the_last_stable_offset_until_its_commit() {
     append(&mut log, txn_batch(10, 0, 3, 2)); // 6..=7, same transaction
     assert_eq!(log.last_stable_offset(), 2);
     assert_eq!(log.ongoing_txn_count(), 1);
+    assert_eq!(
+        log.producer_states(),
+        vec![fjord_log::ProducerState {
+            producer_id: 10,
+            producer_epoch: 0,
+            last_sequence: 4,
+            last_timestamp_ms: NOW_MS + 1,
+            current_txn_start_offset: 2,
+        }]
+    );
 
     let marker_offset = commit(&mut log, 10, 0);
     assert_eq!(marker_offset, 8);
@@ -371,5 +381,38 @@ fn transactions_span_segment_rolls_and_the_snapshot_carries_them() {
         log.aborted_transactions(marker_offset - 1, marker_offset)
             .len(),
         1
+    );
+}
+
+#[test]
+fn the_last_stable_offset_never_falls_below_the_log_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut log, _) = open(dir.path(), config());
+    append(&mut log, txn_batch(1, 0, 0, 1)); // 0, open
+    append(&mut log, txn_batch(2, 0, 0, 1)); // 1, open
+    append(&mut log, batch(0, 3, NOW_MS, 5)); // 2..=4
+    assert_eq!(log.last_stable_offset(), 0);
+    log.delete_records_before(3).unwrap();
+    assert_eq!(log.last_stable_offset(), 3);
+    // The index entry keeps the unclamped value (producer 1 is still open from
+    // 0): a search stops at an entry whose value reaches its upper bound.
+    abort(&mut log, 2, 0); // 5
+    abort(&mut log, 1, 0); // 6
+    assert_eq!(
+        log.aborted_transactions(3, 7),
+        vec![
+            AbortedTxn {
+                producer_id: 2,
+                first_offset: 1,
+                last_offset: 5,
+                last_stable_offset: 0,
+            },
+            AbortedTxn {
+                producer_id: 1,
+                first_offset: 0,
+                last_offset: 6,
+                last_stable_offset: 7,
+            },
+        ]
     );
 }
