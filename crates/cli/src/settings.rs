@@ -381,3 +381,32 @@ impl Settings {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_max_timeout_ms_is_a_positive_int32() {
+        let (_, config) = Settings {
+            transaction_max_timeout_ms: Some(5_000),
+            ..Settings::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(config.transaction_max_timeout_ms, 5_000);
+        let (_, config) = Settings::default().resolve().unwrap();
+        assert_eq!(config.transaction_max_timeout_ms, 900_000);
+        for invalid in [0, u64::from(u32::MAX)] {
+            let error = Settings {
+                transaction_max_timeout_ms: Some(invalid),
+                ..Settings::default()
+            }
+            .resolve()
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("transaction-max-timeout-ms"), "{error}");
+        }
+    }
+}
