@@ -34,6 +34,9 @@ impl ErrorCode {
     /// INVALID_PRODUCER_EPOCH: a TxnOffsetCommit from a producer whose epoch a
     /// transaction marker has since moved past (a fenced producer).
     pub const INVALID_PRODUCER_EPOCH: ErrorCode = ErrorCode(47);
+    /// UNSTABLE_OFFSET_COMMIT: OffsetFetch with `require_stable` of a partition whose
+    /// offset an open transaction holds pending; the consumer retries (KIP-447).
+    pub const UNSTABLE_OFFSET_COMMIT: ErrorCode = ErrorCode(88);
     /// NON_EMPTY_GROUP: the group still has members.
     pub const NON_EMPTY_GROUP: ErrorCode = ErrorCode(68);
     /// GROUP_ID_NOT_FOUND: the group does not exist.

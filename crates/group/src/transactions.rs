@@ -276,6 +276,15 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// Whether an open transaction holds an offset of this partition pending.
+    pub(crate) fn has_pending_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.transactions.pending.values().any(|offsets| {
+            offsets
+                .iter()
+                .any(|(g, t, p, _)| g == group && t == topic && *p == partition)
+        })
+    }
+
     fn note_marker_epoch(&mut self, producer_id: i64, producer_epoch: i16) {
         let epoch = self
             .transactions

@@ -9,10 +9,11 @@ mod common;
 use common::*;
 use fjord_group::{GroupCoordinator, GroupRequest, TransactionalGroupRecord};
 use fjord_protocol::ResponseKind;
-use fjord_protocol::messages::TxnOffsetCommitRequest;
+use fjord_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use fjord_protocol::messages::txn_offset_commit_request::{
     TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
 };
+use fjord_protocol::messages::{OffsetFetchRequest, TxnOffsetCommitRequest};
 
 const PRODUCER_ID: i64 = 7;
 
@@ -61,6 +62,28 @@ fn txn_commit(
     (code, out.transactional_records)
 }
 
+/// OffsetFetch v7 of `t`-0 with `require_stable`: (offset, error code).
+fn fetch_stable(h: &mut Harness) -> (i64, i16) {
+    let request = OffsetFetchRequest {
+        group_id: "g".into(),
+        topics: Some(vec![OffsetFetchRequestTopic {
+            name: "t".into(),
+            partition_indexes: vec![0],
+            ..Default::default()
+        }]),
+        require_stable: true,
+        ..Default::default()
+    };
+    let id = h.send(GroupRequest::OffsetFetch(request), 7);
+    match h.response(id) {
+        ResponseKind::OffsetFetch(response) => {
+            let partition = &response.topics[0].partitions[0];
+            (partition.committed_offset, partition.error_code)
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 fn stable_member(h: &mut Harness) -> (String, i32) {
     let (member, join) = h.join_new("g", &["t"]);
     h.advance(0);
@@ -81,11 +104,14 @@ fn offsets_wait_for_the_commit_marker_and_vanish_with_an_abort() {
         (records[0].producer_id, records[0].producer_epoch),
         (PRODUCER_ID, 0)
     );
-    // Pending: the committed offset is still the one before the transaction.
+    // Pending: the committed offset is still the one before the transaction, and a
+    // consumer that asks for stable offsets is told to retry (KIP-447).
     assert_eq!(h.fetch("g", &[("t", 0)]), vec![3]);
+    assert_eq!(fetch_stable(&mut h), (-1, 88), "UNSTABLE_OFFSET_COMMIT");
     h.coordinator
         .complete_transaction(h.now_ms, PRODUCER_ID, 0, true);
     assert_eq!(h.fetch("g", &[("t", 0)]), vec![10]);
+    assert_eq!(fetch_stable(&mut h), (10, code::NONE));
 
     let (code, _) = txn_commit(&mut h, &member, generation, 0, 20);
     assert_eq!(code, code::NONE);
