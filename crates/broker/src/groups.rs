@@ -304,7 +304,8 @@ async fn run(
                         if topics != topics_seen {
                             let output = coordinator.set_topics(now_ms(), topics.clone());
                             topics_seen = topics;
-                            deliver(output, &partitions, &mut sequences, &mut waiting).await;
+                            let refused = deliver(output, &partitions, &mut sequences, &mut waiting).await;
+                            coordinator.transactional_records_failed(&refused);
                         }
                     }
                     next_id += 1;
@@ -321,7 +322,9 @@ async fn run(
             },
             _ = tokio::time::sleep(sleep) => coordinator.tick(now_ms()),
         };
-        deliver(output, &partitions, &mut sequences, &mut waiting).await;
+        let refused = deliver(output, &partitions, &mut sequences, &mut waiting).await;
+        // Offsets the log refused are not pending: a COMMIT must not show them.
+        coordinator.transactional_records_failed(&refused);
     }
 }
 
@@ -339,13 +342,15 @@ fn topic_infos(broker: &Broker) -> Vec<TopicInfo> {
         .collect()
 }
 
-/// Appends the output's records in order, then answers once they are durable.
+/// Appends the output's records in order, then answers once they are durable. Returns
+/// the transactional records the log refused.
 async fn deliver(
     output: Output,
     partitions: &[Arc<Partition>],
     sequences: &mut Sequences,
     waiting: &mut HashMap<RequestId, oneshot::Sender<ResponseKind>>,
-) {
+) -> Vec<TransactionalGroupRecord> {
+    let mut refused = Vec::new();
     let replies: Vec<(oneshot::Sender<ResponseKind>, ResponseKind)> = output
         .responses
         .into_iter()
@@ -355,7 +360,7 @@ async fn deliver(
         for (reply, response) in replies {
             let _ = reply.send(response);
         }
-        return;
+        return refused;
     }
     let mut durable_waits = Vec::new();
     let mut failed = false;
@@ -377,12 +382,13 @@ async fn deliver(
     {
         let Some(partition) = partitions.get(partition as usize).cloned() else {
             failed = true;
+            refused.extend(records);
             continue;
         };
         let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
         let sequence = sequences.take(partition.index, producer_id, producer_epoch, count);
-        match append_transactional(&partition, producer_id, producer_epoch, sequence, &records)
-            .await
+        let batch: Vec<GroupRecord> = records.iter().map(|r| r.record.clone()).collect();
+        match append_transactional(&partition, producer_id, producer_epoch, sequence, &batch).await
         {
             Ok(last_offset) => durable_waits.push((partition, last_offset)),
             Err(message) => {
@@ -391,6 +397,7 @@ async fn deliver(
                 // A fenced producer's epoch is refused by the log: its commit fails.
                 warn!(partition = partition.index, producer_id, %message, "cannot write transactional offsets");
                 failed = true;
+                refused.extend(records);
             }
         }
     }
@@ -408,6 +415,7 @@ async fn deliver(
             let _ = reply.send(response);
         }
     });
+    refused
 }
 
 /// Groups records by their `__consumer_offsets` partition, keeping their order.
@@ -425,13 +433,13 @@ fn by_partition(records: Vec<GroupRecord>, partitions: i32) -> BTreeMap<i32, Vec
 fn by_transaction(
     records: Vec<TransactionalGroupRecord>,
     partitions: i32,
-) -> BTreeMap<(i32, i64, i16), Vec<GroupRecord>> {
-    let mut out: BTreeMap<(i32, i64, i16), Vec<GroupRecord>> = BTreeMap::new();
+) -> BTreeMap<(i32, i64, i16), Vec<TransactionalGroupRecord>> {
+    let mut out: BTreeMap<(i32, i64, i16), Vec<TransactionalGroupRecord>> = BTreeMap::new();
     for record in records {
         let partition = partition_for(&record.record.group_id, partitions);
         out.entry((partition, record.producer_id, record.producer_epoch))
             .or_default()
-            .push(record.record);
+            .push(record);
     }
     out
 }

@@ -276,6 +276,32 @@ impl GroupCoordinator {
         Ok(())
     }
 
+    /// The runtime could not append these transactional records (the log refused
+    /// them): their offsets are no longer pending, so that a later COMMIT cannot make
+    /// visible what is not on disk. The client was not answered success and retries.
+    pub fn transactional_records_failed(&mut self, records: &[TransactionalGroupRecord]) {
+        for failed in records {
+            let Ok(RecordKey::OffsetCommit {
+                group,
+                topic,
+                partition,
+            }) = records::parse_key(&failed.record.key)
+            else {
+                continue;
+            };
+            if let Some(pending) = self.transactions.pending.get_mut(&failed.producer_id)
+                && let Some(at) = pending
+                    .iter()
+                    .rposition(|(g, t, p, _)| *g == group && *t == topic && *p == partition)
+            {
+                pending.remove(at);
+                if pending.is_empty() {
+                    self.transactions.pending.remove(&failed.producer_id);
+                }
+            }
+        }
+    }
+
     /// Whether an open transaction holds an offset of this partition pending.
     pub(crate) fn has_pending_offset(&self, group: &str, topic: &str, partition: i32) -> bool {
         self.transactions.pending.values().any(|offsets| {

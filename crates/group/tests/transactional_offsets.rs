@@ -119,6 +119,15 @@ fn offsets_wait_for_the_commit_marker_and_vanish_with_an_abort() {
         .complete_transaction(h.now_ms, PRODUCER_ID, 0, false);
     assert_eq!(h.fetch("g", &[("t", 0)]), vec![10]);
 
+    // Offsets whose records the log refused are not pending any more: a COMMIT does
+    // not show what is not on disk.
+    let (code, records) = txn_commit(&mut h, &member, generation, 0, 25);
+    assert_eq!(code, code::NONE);
+    h.coordinator.transactional_records_failed(&records);
+    h.coordinator
+        .complete_transaction(h.now_ms, PRODUCER_ID, 0, true);
+    assert_eq!(h.fetch("g", &[("t", 0)]), vec![10]);
+
     // A marker of epoch 1 (the coordinator fenced epoch 0): epoch 0 is refused.
     h.coordinator
         .complete_transaction(h.now_ms, PRODUCER_ID, 1, false);
