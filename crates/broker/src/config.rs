@@ -50,6 +50,12 @@ pub struct BrokerConfig {
     /// How often consumer group members heartbeat, which is how soon they learn of a
     /// new assignment (`group.consumer.heartbeat.interval.ms`).
     pub group_consumer_heartbeat_interval_ms: u64,
+    /// The longest `transaction.timeout.ms` a transactional producer may ask for
+    /// (`transaction.max.timeout.ms`); longer ones get INVALID_TRANSACTION_TIMEOUT.
+    pub transaction_max_timeout_ms: u64,
+    /// How long a transactional id is kept after its last transaction ended
+    /// (`transactional.id.expiration.ms`).
+    pub transactional_id_expiration_ms: u64,
 }
 
 impl BrokerConfig {
@@ -73,6 +79,8 @@ impl BrokerConfig {
             offsets_retention_minutes: 10_080,
             group_consumer_session_timeout_ms: 45_000,
             group_consumer_heartbeat_interval_ms: 5_000,
+            transaction_max_timeout_ms: 900_000,
+            transactional_id_expiration_ms: 604_800_000,
         }
     }
 

@@ -13,9 +13,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fjord_group::assignor::TopicInfo;
-use fjord_group::{GroupConfig, GroupCoordinator, GroupRecord, GroupRequest, Output, RequestId};
+use fjord_group::{
+    GroupConfig, GroupCoordinator, GroupRecord, GroupRequest, Output, RequestId,
+    TransactionalGroupRecord,
+};
 use fjord_protocol::ResponseKind;
-use fjord_records::{BatchBuilder, DecompressionLimits, RecordBatches};
+use fjord_records::{
+    BatchBuilder, ControlRecordType, DecompressionLimits, EndTransactionMarker, RecordBatches,
+};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
@@ -50,6 +55,56 @@ enum Command {
     },
     /// Topics were deleted: their committed offsets go too, as in Kafka.
     TopicsDeleted(Vec<String>),
+    /// A transaction marker is durable in this `__consumer_offsets` partition: the
+    /// producer's pending transactional offsets are committed or dropped.
+    TransactionMarker {
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The next sequence number of each producer's transactional offset commits in each
+/// `__consumer_offsets` partition: the log checks them as it checks a client's, so the
+/// coordinator numbers its batches as a producer would (rebuilt by the replay).
+#[derive(Default)]
+struct Sequences {
+    /// (partition, producer id) to (epoch, next sequence).
+    next: HashMap<(i32, i64), (i16, i32)>,
+}
+
+impl Sequences {
+    /// The sequence of a batch of `count` records, now counted as written.
+    fn take(&mut self, partition: i32, producer_id: i64, epoch: i16, count: i32) -> i32 {
+        let entry = self
+            .next
+            .entry((partition, producer_id))
+            .or_insert((epoch, 0));
+        if epoch > entry.0 {
+            // A new epoch starts at 0, as the log expects.
+            *entry = (epoch, 0);
+        }
+        let base = entry.1;
+        entry.1 = base.wrapping_add(count) & i32::MAX;
+        base
+    }
+
+    /// A batch read back (or a marker): the log's producer state moves the same way.
+    fn saw(&mut self, partition: i32, producer_id: i64, epoch: i16, next: Option<i32>) {
+        let entry = self
+            .next
+            .entry((partition, producer_id))
+            .or_insert((epoch, 0));
+        if epoch > entry.0 {
+            // A marker or batch of a newer epoch forgets the old epoch's batches.
+            *entry = (epoch, 0);
+        }
+        if let Some(next) = next {
+            entry.1 = next & i32::MAX;
+        }
+    }
 }
 
 /// A handle on the running coordinator.
@@ -114,13 +169,14 @@ impl Groups {
         });
         let partitions = topic.partitions.clone();
         let started = std::time::Instant::now();
-        let (coordinator, replayed) = tokio::task::spawn_blocking(move || {
+        let (coordinator, sequences, replayed) = tokio::task::spawn_blocking(move || {
             let mut replayed = 0u64;
+            let mut sequences = Sequences::default();
             for partition in &partitions {
-                replayed += replay(&mut coordinator, partition)?;
+                replayed += replay(&mut coordinator, &mut sequences, partition)?;
             }
             coordinator.finish_replay(now_ms());
-            Ok::<_, String>((coordinator, replayed))
+            Ok::<_, String>((coordinator, sequences, replayed))
         })
         .await
         .map_err(|e| e.to_string())??;
@@ -133,6 +189,7 @@ impl Groups {
         // A weak handle: the task must not keep a shut-down broker alive.
         tokio::spawn(run(
             coordinator,
+            sequences,
             Arc::downgrade(broker),
             topic.partitions.clone(),
             receiver,
@@ -142,7 +199,11 @@ impl Groups {
 }
 
 /// Feeds every record of one `__consumer_offsets` partition to the coordinator.
-fn replay(coordinator: &mut GroupCoordinator, partition: &Partition) -> Result<u64, String> {
+fn replay(
+    coordinator: &mut GroupCoordinator,
+    sequences: &mut Sequences,
+    partition: &Partition,
+) -> Result<u64, String> {
     let mut offset = partition.log_start_offset();
     let end = partition.high_watermark();
     let mut replayed = 0;
@@ -162,14 +223,45 @@ fn replay(coordinator: &mut GroupCoordinator, partition: &Partition) -> Result<u
             let batch =
                 batch.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
             offset = batch.last_offset() + 1;
+            let attributes = batch.attributes();
+            let producer_id = batch.producer_id();
+            let producer_epoch = batch.producer_epoch();
+            if producer_id >= 0 {
+                let next = (!attributes.is_control()).then(|| {
+                    batch
+                        .base_sequence()
+                        .wrapping_add(batch.last_offset_delta())
+                        .wrapping_add(1)
+                });
+                sequences.saw(partition.index, producer_id, producer_epoch, next);
+            }
             for record in batch.records(DecompressionLimits::default()) {
                 let record =
                     record.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
                 if record.offset(&batch) < partition.log_start_offset() {
                     continue;
                 }
-                let Some(key) = record.key else { continue };
-                if let Err(error) = coordinator.replay(&key, record.value.as_deref()) {
+                let outcome = if attributes.is_control() {
+                    // A transaction's COMMIT or ABORT marker resolves its offsets.
+                    match EndTransactionMarker::from_record(&record) {
+                        Ok(marker) => coordinator.replay_transaction_marker(
+                            producer_id,
+                            producer_epoch,
+                            marker.control_type == ControlRecordType::Commit,
+                        ),
+                        Err(error) => {
+                            warn!(partition = partition.index, %error, "skipped an unreadable transaction marker");
+                            Ok(())
+                        }
+                    }
+                } else if attributes.is_transactional() {
+                    let Some(key) = record.key else { continue };
+                    coordinator.replay_transactional(producer_id, &key, record.value.as_deref())
+                } else {
+                    let Some(key) = record.key else { continue };
+                    coordinator.replay(&key, record.value.as_deref())
+                };
+                if let Err(error) = outcome {
                     // A record this version cannot read is skipped, not fatal: the rest
                     // of the groups stay usable.
                     warn!(partition = partition.index, %error, "skipped an unreadable group record");
@@ -184,6 +276,7 @@ fn replay(coordinator: &mut GroupCoordinator, partition: &Partition) -> Result<u
 /// The coordinator task: requests and timers in, records and responses out.
 async fn run(
     mut coordinator: GroupCoordinator,
+    mut sequences: Sequences,
     broker: Weak<Broker>,
     partitions: Vec<Arc<Partition>>,
     mut commands: mpsc::Receiver<Command>,
@@ -211,7 +304,8 @@ async fn run(
                         if topics != topics_seen {
                             let output = coordinator.set_topics(now_ms(), topics.clone());
                             topics_seen = topics;
-                            deliver(output, &partitions, &mut waiting).await;
+                            let refused = deliver(output, &partitions, &mut sequences, &mut waiting).await;
+                            coordinator.transactional_records_failed(&refused);
                         }
                     }
                     next_id += 1;
@@ -219,10 +313,18 @@ async fn run(
                     coordinator.handle(now_ms(), next_id, request, version, &client_id, &client_host)
                 }
                 Some(Command::TopicsDeleted(topics)) => coordinator.delete_offsets_of_topics(now_ms(), &topics),
+                Some(Command::TransactionMarker { partition, producer_id, producer_epoch, commit, done }) => {
+                    sequences.saw(partition, producer_id, producer_epoch, None);
+                    let output = coordinator.complete_transaction(now_ms(), producer_id, producer_epoch, commit);
+                    let _ = done.send(());
+                    output
+                }
             },
             _ = tokio::time::sleep(sleep) => coordinator.tick(now_ms()),
         };
-        deliver(output, &partitions, &mut waiting).await;
+        let refused = deliver(output, &partitions, &mut sequences, &mut waiting).await;
+        // Offsets the log refused are not pending: a COMMIT must not show them.
+        coordinator.transactional_records_failed(&refused);
     }
 }
 
@@ -240,22 +342,25 @@ fn topic_infos(broker: &Broker) -> Vec<TopicInfo> {
         .collect()
 }
 
-/// Appends the output's records in order, then answers once they are durable.
+/// Appends the output's records in order, then answers once they are durable. Returns
+/// the transactional records the log refused.
 async fn deliver(
     output: Output,
     partitions: &[Arc<Partition>],
+    sequences: &mut Sequences,
     waiting: &mut HashMap<RequestId, oneshot::Sender<ResponseKind>>,
-) {
+) -> Vec<TransactionalGroupRecord> {
+    let mut refused = Vec::new();
     let replies: Vec<(oneshot::Sender<ResponseKind>, ResponseKind)> = output
         .responses
         .into_iter()
         .filter_map(|(id, response)| waiting.remove(&id).map(|reply| (reply, response)))
         .collect();
-    if output.records.is_empty() {
+    if output.records.is_empty() && output.transactional_records.is_empty() {
         for (reply, response) in replies {
             let _ = reply.send(response);
         }
-        return;
+        return refused;
     }
     let mut durable_waits = Vec::new();
     let mut failed = false;
@@ -269,6 +374,30 @@ async fn deliver(
             Err(message) => {
                 error!(partition = partition.index, %message, "cannot write group records");
                 failed = true;
+            }
+        }
+    }
+    for ((partition, producer_id, producer_epoch), records) in
+        by_transaction(output.transactional_records, partitions.len() as i32)
+    {
+        let Some(partition) = partitions.get(partition as usize).cloned() else {
+            failed = true;
+            refused.extend(records);
+            continue;
+        };
+        let count = i32::try_from(records.len()).unwrap_or(i32::MAX);
+        let sequence = sequences.take(partition.index, producer_id, producer_epoch, count);
+        let batch: Vec<GroupRecord> = records.iter().map(|r| r.record.clone()).collect();
+        match append_transactional(&partition, producer_id, producer_epoch, sequence, &batch).await
+        {
+            Ok(last_offset) => durable_waits.push((partition, last_offset)),
+            Err(message) => {
+                // Nothing was written: the next batch takes this sequence again.
+                sequences.saw(partition.index, producer_id, producer_epoch, Some(sequence));
+                // A fenced producer's epoch is refused by the log: its commit fails.
+                warn!(partition = partition.index, producer_id, %message, "cannot write transactional offsets");
+                failed = true;
+                refused.extend(records);
             }
         }
     }
@@ -286,6 +415,7 @@ async fn deliver(
             let _ = reply.send(response);
         }
     });
+    refused
 }
 
 /// Groups records by their `__consumer_offsets` partition, keeping their order.
@@ -297,6 +427,47 @@ fn by_partition(records: Vec<GroupRecord>, partitions: i32) -> BTreeMap<i32, Vec
             .push(record);
     }
     out
+}
+
+/// Groups transactional records by partition and producer, keeping their order.
+fn by_transaction(
+    records: Vec<TransactionalGroupRecord>,
+    partitions: i32,
+) -> BTreeMap<(i32, i64, i16), Vec<TransactionalGroupRecord>> {
+    let mut out: BTreeMap<(i32, i64, i16), Vec<TransactionalGroupRecord>> = BTreeMap::new();
+    for record in records {
+        let partition = partition_for(&record.record.group_id, partitions);
+        out.entry((partition, record.producer_id, record.producer_epoch))
+            .or_default()
+            .push(record);
+    }
+    out
+}
+
+/// Writes a transaction's offset commits as one transactional batch of its producer;
+/// returns the batch's last offset.
+async fn append_transactional(
+    partition: &Partition,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+    records: &[GroupRecord],
+) -> Result<i64, String> {
+    let mut builder = BatchBuilder::new(0)
+        .producer(producer_id, producer_epoch, base_sequence)
+        .transactional(true);
+    let timestamp = now_ms();
+    for record in records {
+        builder
+            .append(timestamp, Some(&record.key), record.value.as_deref(), &[])
+            .map_err(|e| e.to_string())?;
+    }
+    let batch: Bytes = builder.build().map_err(|e| e.to_string())?;
+    partition
+        .append(batch)
+        .await
+        .map(|appended| appended.last_offset)
+        .map_err(|refused| refused.message)
 }
 
 /// Writes records as one batch; returns the batch's last offset.
@@ -322,6 +493,34 @@ impl Broker {
         if let Some(groups) = self.groups.get() {
             let _ = groups.commands.send(Command::TopicsDeleted(topics)).await;
         }
+    }
+
+    /// Tells the group coordinator that a transaction marker is durable in
+    /// `__consumer_offsets` partition `partition`, and waits until it has committed or
+    /// dropped the transaction's offsets.
+    pub(crate) async fn complete_group_transaction(
+        self: &Arc<Self>,
+        partition: i32,
+        producer_id: i64,
+        producer_epoch: i16,
+        commit: bool,
+    ) -> Result<(), String> {
+        let groups = self.groups().await?;
+        let (done, finished) = oneshot::channel();
+        groups
+            .commands
+            .send(Command::TransactionMarker {
+                partition,
+                producer_id,
+                producer_epoch,
+                commit,
+                done,
+            })
+            .await
+            .map_err(|_| "the group coordinator stopped".to_owned())?;
+        finished
+            .await
+            .map_err(|_| "the group coordinator stopped".to_owned())
     }
 
     /// The group coordinator, started on first use.

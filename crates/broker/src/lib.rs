@@ -13,6 +13,7 @@ mod network;
 mod partition;
 mod producer_ids;
 mod topics;
+mod transactions;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -72,6 +73,9 @@ pub(crate) struct Broker {
     pub producer_ids: producer_ids::ProducerIds,
     /// The group coordinator, started when `__consumer_offsets` exists or on first use.
     pub groups: tokio::sync::OnceCell<groups::Groups>,
+    /// The transaction coordinator, started when `__transaction_state` exists or on
+    /// first use.
+    pub transactions: tokio::sync::OnceCell<transactions::Transactions>,
 }
 
 /// Runs a broker on `listener` until `shutdown` resolves, then closes every partition
@@ -108,6 +112,7 @@ pub async fn run(
         appended,
         producer_ids,
         groups: tokio::sync::OnceCell::new(),
+        transactions: tokio::sync::OnceCell::new(),
     });
     // Groups with committed offsets must come back (and their offsets start expiring)
     // without waiting for a client to ask.
@@ -117,6 +122,16 @@ pub async fn run(
         return Err(BrokerError::Metadata(format!(
             "{}: {message}",
             groups::CONSUMER_OFFSETS
+        )));
+    }
+    // Transactions left prepared by a crash must get their markers, and ongoing ones
+    // their timeouts, without waiting for a client to ask.
+    if broker.topic(fjord_txn::TRANSACTION_STATE_TOPIC).is_some()
+        && let Err(message) = broker.transactions().await
+    {
+        return Err(BrokerError::Metadata(format!(
+            "{}: {message}",
+            fjord_txn::TRANSACTION_STATE_TOPIC
         )));
     }
     let partition_count: usize = broker.topics().iter().map(|t| t.partitions.len()).sum();

@@ -9,7 +9,10 @@
 //!
 //! On a single node the in-sync replica set is this broker alone, so the high watermark
 //! is the log end offset, as in Kafka: a consumer may read an acks=1 write before it is
-//! fsynced.
+//! fsynced. The last stable offset (LSO) is the high watermark or, while a transaction
+//! is open, its first offset: `read_committed` fetches stop there. Both are stored
+//! under the log lock after every append and marker, so they only move forward
+//! together with the log.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -21,6 +24,7 @@ use fjord_log::{AppendContext, AppendError, LogConfig, PartitionLog, ReadError};
 use fjord_metadata::topic_config::{CompressionType, MessageTimestampType, TopicConfig};
 use fjord_protocol::Uuid;
 use fjord_records::{Compression, DecompressionLimits, TimestampType};
+use fjord_records::{ControlRecordType, EndTransactionMarker};
 use tokio::sync::{Notify, watch};
 use tracing::{error, info, warn};
 
@@ -44,7 +48,11 @@ pub(crate) struct AppendRefused {
 pub(crate) struct Read {
     pub records: Bytes,
     pub high_watermark: i64,
+    pub last_stable_offset: i64,
     pub log_start_offset: i64,
+    /// For `read_committed`: (producer id, first offset) of every aborted
+    /// transaction overlapping the records returned, oldest first.
+    pub aborted_transactions: Option<Vec<(i64, i64)>>,
 }
 
 /// How far the log is known to be on disk.
@@ -65,6 +73,7 @@ pub(crate) struct Partition {
     /// `None` once closed.
     log: Mutex<Option<PartitionLog>>,
     high_watermark: AtomicI64,
+    last_stable_offset: AtomicI64,
     log_start_offset: AtomicI64,
     durable: watch::Sender<Durability>,
     flush_wanted: Notify,
@@ -150,6 +159,7 @@ impl Partition {
             leader_id: node_id,
             leader_epoch: 0,
             high_watermark: AtomicI64::new(log_end_offset),
+            last_stable_offset: AtomicI64::new(log.last_stable_offset()),
             log_start_offset: AtomicI64::new(log.log_start_offset()),
             durable: watch::Sender::new(Durability {
                 offset: log.durable_offset(),
@@ -174,6 +184,21 @@ impl Partition {
     /// The high watermark: the offset after the last record consumers may read.
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Acquire)
+    }
+
+    /// The last stable offset: `read_committed` consumers read below it.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.last_stable_offset.load(Ordering::Acquire)
+    }
+
+    /// Stores the offsets consumers see; called under the log lock after a write.
+    fn publish_offsets(&self, log: &PartitionLog) {
+        self.high_watermark
+            .store(log.log_end_offset(), Ordering::Release);
+        self.last_stable_offset
+            .store(log.last_stable_offset(), Ordering::Release);
+        self.log_start_offset
+            .store(log.log_start_offset(), Ordering::Release);
     }
 
     /// The first offset still in the log.
@@ -213,10 +238,7 @@ impl Partition {
                 },
             );
             // Stored under the lock so that the high watermark only ever moves forward.
-            self.high_watermark
-                .store(log.log_end_offset(), Ordering::Release);
-            self.log_start_offset
-                .store(log.log_start_offset(), Ordering::Release);
+            self.publish_offsets(log);
             outcome
         };
         match outcome {
@@ -236,6 +258,65 @@ impl Partition {
         }
     }
 
+    /// Appends a COMMIT or ABORT marker for the transaction of `producer_id` at
+    /// `producer_epoch` (WriteTxnMarkers) and returns its offset. The marker is in the
+    /// page cache only: the caller waits for [`Self::wait_durable`] on the returned
+    /// offset before it reports the marker written, which also fsyncs the segment's
+    /// aborted transaction index.
+    #[allow(
+        dead_code,
+        reason = "called by the WriteTxnMarkers handler, the coordinator half of issue 6"
+    )]
+    pub async fn append_end_txn_marker(
+        &self,
+        producer_id: i64,
+        producer_epoch: i16,
+        control_type: ControlRecordType,
+        coordinator_epoch: i32,
+    ) -> Result<i64, AppendRefused> {
+        let marker = EndTransactionMarker {
+            control_type,
+            coordinator_epoch,
+        };
+        let outcome = {
+            let mut guard = self
+                .log
+                .lock()
+                .map_err(|_| storage_refusal("partition lock poisoned"))?;
+            let Some(log) = guard.as_mut() else {
+                return Err(storage_refusal("partition is closed"));
+            };
+            let outcome = log.append_end_txn_marker(
+                producer_id,
+                producer_epoch,
+                marker,
+                AppendContext {
+                    now_ms: now_ms(),
+                    leader_epoch: self.leader_epoch,
+                },
+            );
+            self.publish_offsets(log);
+            outcome
+        };
+        match outcome {
+            Ok(info) => {
+                // Wakes long polls: a read_committed fetch may now see more.
+                self.appended.notify_waiters();
+                Ok(info.base_offset)
+            }
+            Err(error) => Err(refusal(&self.topic, self.index, error)),
+        }
+    }
+
+    /// The producers this partition knows (DescribeProducers).
+    #[allow(
+        dead_code,
+        reason = "called by the DescribeProducers handler, the coordinator half of issue 6"
+    )]
+    pub fn producer_states(&self) -> Result<Vec<fjord_log::ProducerState>, ErrorCode> {
+        self.with_log(|log| Ok(log.producer_states()))
+    }
+
     /// Waits until every offset up to `last_offset` is fsynced.
     pub async fn wait_durable(&self, last_offset: i64) -> Result<(), ErrorCode> {
         let mut durable = self.durable.subscribe();
@@ -251,12 +332,25 @@ impl Partition {
         }
     }
 
-    /// Reads whole batches from `offset`, below the high watermark.
+    /// Reads whole batches from `offset`, below the high watermark (read_uncommitted).
     pub fn read(
         &self,
         offset: i64,
         max_bytes: usize,
         min_one_batch: bool,
+    ) -> Result<Read, ErrorCode> {
+        self.read_isolated(offset, max_bytes, min_one_batch, false)
+    }
+
+    /// Reads whole batches from `offset`, below the high watermark or, with
+    /// `read_committed`, below the last stable offset, with the aborted transactions
+    /// the client needs to drop what it must not see.
+    pub fn read_isolated(
+        &self,
+        offset: i64,
+        max_bytes: usize,
+        min_one_batch: bool,
+        read_committed: bool,
     ) -> Result<Read, ErrorCode> {
         let guard = self
             .log
@@ -264,10 +358,29 @@ impl Partition {
             .map_err(|_| ErrorCode::KAFKA_STORAGE_ERROR)?;
         let log = guard.as_ref().ok_or(ErrorCode::KAFKA_STORAGE_ERROR)?;
         let high_watermark = self.high_watermark();
-        match log.read(offset, max_bytes, high_watermark, min_one_batch) {
+        let last_stable_offset = self.last_stable_offset();
+        let upper_offset = if read_committed {
+            last_stable_offset
+        } else {
+            high_watermark
+        };
+        match log.read(offset, max_bytes, upper_offset, min_one_batch) {
             Ok(read) => Ok(Read {
+                aborted_transactions: read_committed.then(|| {
+                    // The transactions overlapping what was returned: the records
+                    // from `offset` (the first batch may start before it, but its
+                    // transaction's marker is after it) to the next offset.
+                    if read.records.is_empty() {
+                        return Vec::new();
+                    }
+                    log.aborted_transactions(offset, read.next_offset)
+                        .iter()
+                        .map(|txn| (txn.producer_id, txn.first_offset))
+                        .collect()
+                }),
                 records: read.records,
                 high_watermark,
+                last_stable_offset,
                 log_start_offset: read.log_start_offset,
             }),
             Err(ReadError::OffsetOutOfRange { .. }) => Err(ErrorCode::OFFSET_OUT_OF_RANGE),
@@ -408,6 +521,7 @@ fn refusal(topic: &str, partition: i32, error: AppendError) -> AppendRefused {
         AppendError::InvalidTimestamp { .. } => ErrorCode::INVALID_TIMESTAMP,
         AppendError::OutOfOrderSequence { .. } => ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER,
         AppendError::InvalidProducerEpoch { .. } => ErrorCode::INVALID_PRODUCER_EPOCH,
+        AppendError::InvalidTxnState { .. } => ErrorCode::INVALID_TXN_STATE,
         AppendError::Storage(storage) => {
             error!(%topic, partition, error = %storage, "append failed: partition refuses writes");
             ErrorCode::KAFKA_STORAGE_ERROR
@@ -547,5 +661,88 @@ mod tests {
             (both.retention_ms, both.retention_bytes),
             (Some(1000), Some(4096))
         );
+    }
+
+    fn transactional(producer_id: i64, sequence: i32, value: &str) -> Bytes {
+        let mut builder = fjord_records::BatchBuilder::new(0)
+            .producer(producer_id, 0, sequence)
+            .transactional(true);
+        builder
+            .append(now_ms(), None, Some(value.as_bytes()), &[])
+            .expect("one record fits");
+        builder.build().expect("a valid batch")
+    }
+
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn a_marker_moves_the_last_stable_offset_and_wakes_long_polls() {
+        let dir = tempfile::tempdir().unwrap();
+        let appended = Arc::new(Notify::new());
+        let partition = Partition::open(
+            dir.path().join("t-0"),
+            "t".into(),
+            Uuid::ZERO,
+            0,
+            1,
+            &TopicConfig::default(),
+            appended.clone(),
+        )
+        .await
+        .unwrap();
+        partition
+            .append(transactional(5, 0, "a"))
+            .await
+            .ok()
+            .unwrap();
+        partition
+            .append(transactional(6, 0, "b"))
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(partition.high_watermark(), 2);
+        assert_eq!(partition.last_stable_offset(), 0);
+        let read = partition.read_isolated(0, 1 << 20, true, true).unwrap();
+        assert!(read.records.is_empty());
+        assert_eq!(read.aborted_transactions, Some(vec![]));
+        let read = partition.read_isolated(0, 1 << 20, true, false).unwrap();
+        assert!(!read.records.is_empty());
+        assert_eq!(read.aborted_transactions, None);
+
+        let woken = appended.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let offset = partition
+            .append_end_txn_marker(5, 0, ControlRecordType::Abort, 0)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(offset, 2);
+        tokio::time::timeout(std::time::Duration::from_secs(5), woken)
+            .await
+            .unwrap();
+        assert_eq!(
+            partition.last_stable_offset(),
+            1,
+            "producer 6 is still open"
+        );
+        partition.wait_durable(offset).await.unwrap();
+
+        partition
+            .append_end_txn_marker(6, 0, ControlRecordType::Commit, 0)
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(partition.last_stable_offset(), 4);
+        let read = partition.read_isolated(0, 1 << 20, true, true).unwrap();
+        assert_eq!(read.aborted_transactions, Some(vec![(5, 0)]));
+        assert_eq!(read.last_stable_offset, 4);
+        // A marker needs a real producer epoch (older ones: see fjord-log's tests).
+        let refused = partition
+            .append_end_txn_marker(6, -1, ControlRecordType::Commit, 0)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(refused.code, ErrorCode::INVALID_RECORD);
+        partition.close();
     }
 }

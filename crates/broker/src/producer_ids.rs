@@ -4,6 +4,7 @@
 //! the block is written to `producer-ids` and fsynced. After a crash the broker starts at
 //! the end of the last reserved block, skipping ids that may or may not have been used.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use tokio::sync::Mutex;
@@ -53,6 +54,28 @@ impl ProducerIds {
         state.0 += 1;
         Ok(id)
     }
+
+    /// Reserves `count` consecutive ids for the transaction coordinator, all at or above
+    /// `floor` (one past the highest id found in `__transaction_state`): the end of the
+    /// block is fsynced before the block is returned, so no id in it is ever handed out
+    /// again, whether by this call or by [`next`](Self::next).
+    pub async fn reserve_block(&self, count: i64, floor: i64) -> std::io::Result<Range<i64>> {
+        assert!(count > 0, "a producer id block of {count} ids");
+        let mut state = self.state.lock().await;
+        let start = state.0.max(floor);
+        let end = start
+            .checked_add(count)
+            .ok_or_else(|| std::io::Error::other(format!("producer ids exhausted at {start}")))?;
+        if end > state.1 {
+            let path = self.path.clone();
+            tokio::task::spawn_blocking(move || write_durably(&path, end))
+                .await
+                .map_err(std::io::Error::other)??;
+            state.1 = end;
+        }
+        state.0 = end;
+        Ok(start..end)
+    }
 }
 
 /// Replaces the file with `end` so that a crash leaves either the old or the new value.
@@ -85,5 +108,21 @@ mod tests {
         // A restart skips the rest of the reserved block.
         let ids = ProducerIds::open(dir.path()).unwrap();
         assert_eq!(ids.next().await.unwrap(), BLOCK_SIZE);
+    }
+
+    #[tokio::test]
+    async fn blocks_never_overlap_single_ids_nor_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let ids = ProducerIds::open(dir.path()).unwrap();
+        assert_eq!(ids.next().await.unwrap(), 0);
+        assert_eq!(ids.reserve_block(10, 0).await.unwrap(), 1..11);
+        assert_eq!(ids.next().await.unwrap(), 11);
+        // A floor from `__transaction_state` lifts the block above it.
+        assert_eq!(ids.reserve_block(5, 5000).await.unwrap(), 5000..5005);
+        assert_eq!(ids.next().await.unwrap(), 5005);
+        drop(ids);
+        let ids = ProducerIds::open(dir.path()).unwrap();
+        let after = ids.reserve_block(3, 0).await.unwrap();
+        assert!(after.start >= 5006, "{after:?}");
     }
 }

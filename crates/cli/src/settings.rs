@@ -131,6 +131,11 @@ pub struct Settings {
     #[arg(long, env = "FJORD_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS")]
     pub group_consumer_heartbeat_interval_ms: Option<u64>,
 
+    /// The longest transaction timeout a transactional producer may ask for, in ms
+    /// (Kafka: transaction.max.timeout.ms) [default: 900000].
+    #[arg(long, env = "FJORD_TRANSACTION_MAX_TIMEOUT_MS")]
+    pub transaction_max_timeout_ms: Option<u64>,
+
     /// Default cleanup policy: delete or compact (Kafka: log.cleanup.policy) [default: delete].
     #[arg(long, env = "FJORD_LOG_CLEANUP_POLICY")]
     pub log_cleanup_policy: Option<String>,
@@ -192,6 +197,9 @@ impl Settings {
             group_consumer_heartbeat_interval_ms: self
                 .group_consumer_heartbeat_interval_ms
                 .or(file.group_consumer_heartbeat_interval_ms),
+            transaction_max_timeout_ms: self
+                .transaction_max_timeout_ms
+                .or(file.transaction_max_timeout_ms),
         }
     }
 
@@ -308,6 +316,17 @@ impl Settings {
             }
             config.group_consumer_heartbeat_interval_ms = ms;
         }
+        if let Some(ms) = self.transaction_max_timeout_ms {
+            // Kafka's setting is an int: the coordinator compares it with the producer's
+            // int32 transaction.timeout.ms.
+            if ms == 0 || ms > i32::MAX as u64 {
+                problems.push(format!(
+                    "transaction-max-timeout-ms: must be between 1 and {}",
+                    i32::MAX
+                ));
+            }
+            config.transaction_max_timeout_ms = ms;
+        }
         if config.group_consumer_session_timeout_ms <= config.group_consumer_heartbeat_interval_ms {
             problems.push(format!(
                 "group-consumer-session-timeout-ms ({}) must be larger than group-consumer-heartbeat-interval-ms ({})",
@@ -359,6 +378,35 @@ impl Settings {
         match (problems.is_empty(), listen_addr) {
             (true, Some(addr)) => Ok((addr, config)),
             _ => bail!("invalid settings:\n  {}", problems.join("\n  ")),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_max_timeout_ms_is_a_positive_int32() {
+        let (_, config) = Settings {
+            transaction_max_timeout_ms: Some(5_000),
+            ..Settings::default()
+        }
+        .resolve()
+        .unwrap();
+        assert_eq!(config.transaction_max_timeout_ms, 5_000);
+        let (_, config) = Settings::default().resolve().unwrap();
+        assert_eq!(config.transaction_max_timeout_ms, 900_000);
+        for invalid in [0, u64::from(u32::MAX)] {
+            let error = Settings {
+                transaction_max_timeout_ms: Some(invalid),
+                ..Settings::default()
+            }
+            .resolve()
+            .unwrap_err()
+            .to_string();
+            assert!(error.contains("transaction-max-timeout-ms"), "{error}");
         }
     }
 }

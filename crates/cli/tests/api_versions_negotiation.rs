@@ -50,6 +50,13 @@ fn api_versions_advertises_exactly_the_implemented_apis() {
         (ApiKey::DeleteTopics.key(), 1, 6),
         (ApiKey::DeleteRecords.key(), 0, 2),
         (ApiKey::InitProducerId.key(), 0, 5),
+        (ApiKey::AddPartitionsToTxn.key(), 0, 5),
+        (ApiKey::AddOffsetsToTxn.key(), 0, 4),
+        // v4, not v5: transactions v2 (KIP-890 part 2) is not implemented.
+        (ApiKey::EndTxn.key(), 0, 4),
+        (ApiKey::TxnOffsetCommit.key(), 0, 4),
+        (ApiKey::DescribeTransactions.key(), 0, 0),
+        (ApiKey::ListTransactions.key(), 0, 1),
         (ApiKey::DescribeConfigs.key(), 1, 4),
         (ApiKey::AlterConfigs.key(), 0, 2),
         (ApiKey::CreatePartitions.key(), 0, 3),

@@ -30,18 +30,20 @@ pub struct GroupCoordinator {
     pub(crate) timers: Timers,
     pub(crate) member_ids: MemberIds,
     /// What `replay` has read so far, made into groups by `finish_replay`.
-    loading: BTreeMap<String, LoadingGroup>,
+    pub(crate) loading: BTreeMap<String, LoadingGroup>,
     /// Whether the replay is over and requests are served.
-    started: bool,
+    pub(crate) started: bool,
+    /// Offsets of transactions not ended yet (TxnOffsetCommit), by producer id.
+    pub(crate) transactions: crate::transactions::PendingTransactions,
     /// The topics that exist, for the server-side assignors of consumer groups.
     pub(crate) topics: BTreeMap<fjord_protocol::Uuid, TopicInfo>,
 }
 
 /// A group as the replay has seen it so far.
 #[derive(Debug, Default)]
-struct LoadingGroup {
+pub(crate) struct LoadingGroup {
     metadata: Option<GroupMetadataValue>,
-    offsets: Offsets,
+    pub(crate) offsets: Offsets,
     consumer: Option<ConsumerGroup>,
 }
 
@@ -71,6 +73,7 @@ impl GroupCoordinator {
             member_ids: MemberIds::default(),
             loading: BTreeMap::new(),
             started: false,
+            transactions: Default::default(),
             topics: BTreeMap::new(),
         }
     }
@@ -115,6 +118,11 @@ impl GroupCoordinator {
                 let response = self.offset_commit(now_ms, version, request, &mut out);
                 out.responses
                     .push((id, ResponseKind::OffsetCommit(response)));
+            }
+            GroupRequest::TxnOffsetCommit(request) => {
+                let response = self.txn_offset_commit(now_ms, version, request, &mut out);
+                out.responses
+                    .push((id, ResponseKind::TxnOffsetCommit(response)));
             }
             GroupRequest::OffsetFetch(request) => {
                 let response = self.offset_fetch(version, request);

@@ -31,6 +31,12 @@ impl ErrorCode {
     pub const REBALANCE_IN_PROGRESS: ErrorCode = ErrorCode(27);
     /// INVALID_REQUEST: the request cannot be stored as given (a string too long).
     pub const INVALID_REQUEST: ErrorCode = ErrorCode(42);
+    /// INVALID_PRODUCER_EPOCH: a TxnOffsetCommit from a producer whose epoch a
+    /// transaction marker has since moved past (a fenced producer).
+    pub const INVALID_PRODUCER_EPOCH: ErrorCode = ErrorCode(47);
+    /// UNSTABLE_OFFSET_COMMIT: OffsetFetch with `require_stable` of a partition whose
+    /// offset an open transaction holds pending; the consumer retries (KIP-447).
+    pub const UNSTABLE_OFFSET_COMMIT: ErrorCode = ErrorCode(88);
     /// NON_EMPTY_GROUP: the group still has members.
     pub const NON_EMPTY_GROUP: ErrorCode = ErrorCode(68);
     /// GROUP_ID_NOT_FOUND: the group does not exist.

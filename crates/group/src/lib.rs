@@ -18,7 +18,8 @@
 //!   state from `__consumer_offsets` at startup.
 //!
 //! Every [`Output`] must be executed in order: append its `records` durably to
-//! `__consumer_offsets` first, then deliver its `responses`. That order is what makes an
+//! `__consumer_offsets` first (and its `transactional_records`, as transactional batches
+//! of their producer), then deliver its `responses`. That order is what makes an
 //! acknowledged offset commit or a completed rebalance survive a restart. The state is
 //! already updated when the call returns; if an append fails, the in-memory state is
 //! ahead of the log, and the runtime must stop serving groups (a restart replays the log).
@@ -35,6 +36,7 @@
 //! | when | key | value |
 //! | --- | --- | --- |
 //! | OffsetCommit accepted a partition | OffsetCommitKey | OffsetCommitValue v3 |
+//! | TxnOffsetCommit accepted a partition (in a transactional batch of the producer; pending until the marker, see [`GroupCoordinator::complete_transaction`]) | OffsetCommitKey | OffsetCommitValue v3 |
 //! | offset deleted (OffsetDelete, DeleteGroups, expiry, deleted topic) | OffsetCommitKey | tombstone |
 //! | the leader's SyncGroup completed a rebalance | GroupMetadataKey | GroupMetadataValue v3 with members and assignments |
 //! | a static member replaced its member id in a stable group | GroupMetadataKey | GroupMetadataValue v3 |
@@ -88,6 +90,7 @@ mod protocol;
 mod records;
 mod responses;
 mod timers;
+mod transactions;
 
 pub use config::{ConfigError, GroupConfig};
 pub use coordinator::GroupCoordinator;
@@ -98,7 +101,7 @@ use fjord_protocol::messages::{
     ConsumerGroupDescribeRequest, ConsumerGroupHeartbeatRequest, DeleteGroupsRequest,
     DescribeGroupsRequest, HeartbeatRequest, JoinGroupRequest, LeaveGroupRequest,
     ListGroupsRequest, OffsetCommitRequest, OffsetDeleteRequest, OffsetFetchRequest,
-    SyncGroupRequest,
+    SyncGroupRequest, TxnOffsetCommitRequest,
 };
 
 /// The runtime's handle on one request, echoed with its response.
@@ -117,6 +120,9 @@ pub enum GroupRequest {
     LeaveGroup(LeaveGroupRequest),
     /// Commit offsets.
     OffsetCommit(OffsetCommitRequest),
+    /// Commit offsets as part of a transaction: they stay pending until the
+    /// transaction's marker ([`GroupCoordinator::complete_transaction`]).
+    TxnOffsetCommit(TxnOffsetCommitRequest),
     /// Fetch committed offsets (of several groups from version 8).
     OffsetFetch(OffsetFetchRequest),
     /// List groups, optionally filtered by state and type.
@@ -145,12 +151,27 @@ pub struct GroupRecord {
     pub value: Option<bytes::Bytes>,
 }
 
+/// A record of a transactional offset commit and the producer that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionalGroupRecord {
+    /// The transaction's producer id.
+    pub producer_id: i64,
+    /// The transaction's producer epoch.
+    pub producer_epoch: i16,
+    /// The offset commit record.
+    pub record: GroupRecord,
+}
+
 /// What the runtime must do after a call: first append `records` durably to
 /// `__consumer_offsets` (in order), then deliver `responses` to the requests they answer.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Output {
     /// Records to append, in order, before any response is sent.
     pub records: Vec<GroupRecord>,
+    /// Records of transactional offset commits, to append as transactional batches of
+    /// that producer id and epoch (after `records`), before any response is sent. The
+    /// transaction's COMMIT or ABORT marker in the same partition resolves them.
+    pub transactional_records: Vec<TransactionalGroupRecord>,
     /// Responses, each for the request with that id, to be encoded at its version.
     pub responses: Vec<(RequestId, ResponseKind)>,
 }
@@ -158,6 +179,8 @@ pub struct Output {
 impl Output {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty() && self.responses.is_empty()
+        self.records.is_empty()
+            && self.transactional_records.is_empty()
+            && self.responses.is_empty()
     }
 }

@@ -212,6 +212,13 @@ impl GroupCoordinator {
         version: i16,
         request: OffsetFetchRequest,
     ) -> OffsetFetchResponse {
+        // KIP-447: with require_stable (v7+), a partition whose offset an open
+        // transaction holds pending answers UNSTABLE_OFFSET_COMMIT, which the consumer
+        // retries, instead of an offset about to be replaced.
+        let require_stable = version >= 7 && request.require_stable;
+        let unstable = |group: &str, topic: &str, partition: i32| {
+            require_stable && self.has_pending_offset(group, topic, partition)
+        };
         if version >= 8 {
             let groups = request
                 .groups
@@ -245,11 +252,21 @@ impl GroupCoordinator {
                         .fetch_offsets(&requested.group_id, wanted)
                         .into_iter()
                         .map(|(name, partitions)| OffsetFetchResponseTopics {
-                            name,
+                            name: name.clone(),
                             partitions: partitions
                                 .into_iter()
                                 .map(|(partition_index, value)| {
                                     let value = FetchedOffset::from(value);
+                                    if unstable(&requested.group_id, &name, partition_index) {
+                                        return OffsetFetchResponsePartitions {
+                                            partition_index,
+                                            committed_offset: -1,
+                                            committed_leader_epoch: -1,
+                                            metadata: Some(String::new()),
+                                            error_code: ErrorCode::UNSTABLE_OFFSET_COMMIT.code(),
+                                            ..Default::default()
+                                        };
+                                    }
                                     OffsetFetchResponsePartitions {
                                         partition_index,
                                         committed_offset: value.offset,
@@ -286,11 +303,21 @@ impl GroupCoordinator {
                 .fetch_offsets(&request.group_id, wanted)
                 .into_iter()
                 .map(|(name, partitions)| OffsetFetchResponseTopic {
-                    name,
+                    name: name.clone(),
                     partitions: partitions
                         .into_iter()
                         .map(|(partition_index, value)| {
                             let value = FetchedOffset::from(value);
+                            if unstable(&request.group_id, &name, partition_index) {
+                                return OffsetFetchResponsePartition {
+                                    partition_index,
+                                    committed_offset: -1,
+                                    committed_leader_epoch: -1,
+                                    metadata: Some(String::new()),
+                                    error_code: ErrorCode::UNSTABLE_OFFSET_COMMIT.code(),
+                                    ..Default::default()
+                                };
+                            }
                             OffsetFetchResponsePartition {
                                 partition_index,
                                 committed_offset: value.offset,

@@ -16,6 +16,7 @@ pub(crate) const LOG_OVERHEAD: u64 = 12;
 pub(crate) const CRC_START: usize = 21;
 
 const CONTROL_FLAG: i16 = 0x20;
+const TRANSACTIONAL_FLAG: i16 = 0x10;
 
 /// The fixed fields of a batch, as stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +83,11 @@ impl BatchHeader {
     /// Whether the batch holds control records (transaction markers).
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_FLAG != 0
+    }
+
+    /// Whether the batch belongs to a transaction (data or marker).
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_FLAG != 0
     }
 
     /// Checks what can be checked without the batch's body: magic, a plausible

@@ -152,6 +152,17 @@ pub enum AppendError {
         current_epoch: i16,
     },
 
+    /// INVALID_TXN_STATE (48): the batch does not fit the producer's
+    /// transaction state (a non-transactional batch while its transaction is
+    /// open).
+    #[error("producer {producer_id}: {reason}")]
+    InvalidTxnState {
+        /// The producer.
+        producer_id: i64,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// KAFKA_STORAGE_ERROR (56): the log could not store the batch.
     #[error(transparent)]
     Storage(#[from] Error),

@@ -13,6 +13,8 @@ pub(crate) const LOG_SUFFIX: &str = "log";
 pub(crate) const INDEX_SUFFIX: &str = "index";
 /// Suffix of time index files.
 pub(crate) const TIME_INDEX_SUFFIX: &str = "timeindex";
+/// Suffix of aborted transaction indexes.
+pub(crate) const TXN_INDEX_SUFFIX: &str = "txnindex";
 /// Suffix of producer state snapshots.
 pub(crate) const SNAPSHOT_SUFFIX: &str = "snapshot";
 /// Suffix of files being written before an atomic rename.

@@ -35,7 +35,8 @@
 //! | `<base>.log` | record batches (magic 2) exactly as produced, with the base offset and partition leader epoch the broker assigned; `<base>` is the first offset, zero-padded to 20 digits as in Kafka |
 //! | `<base>.index` | sparse offset index, 8-byte entries: u32 (last offset of a batch − base), u32 byte position of that batch; one entry per `index.interval.bytes` of log (Kafka's layout, not preallocated) |
 //! | `<base>.timeindex` | sparse time index, 12-byte entries: i64 largest timestamp so far, u32 (last offset of the batch that first reached it − base); added with offset index entries when the largest timestamp grew, and once more when the segment is sealed (Kafka's layout) |
-//! | `<offset>.snapshot` | producer state as of `offset`: magic `FJPS`, version, per producer id its epoch and last 5 batches, CRC-32C; see `producer_snapshot.rs` |
+//! | `<base>.txnindex` | aborted transactions whose ABORT marker is in the segment, Kafka's 34-byte entries (version, producer id, first offset, last offset, last stable offset); created on the first abort; see `txn_index.rs` |
+//! | `<offset>.snapshot` | producer state as of `offset`: magic `FJPS`, version, per producer id its epoch, open transaction's first offset and last 5 batches, CRC-32C; see `producer_snapshot.rs` |
 //! | `partition.checkpoint` | magic `FJCP`, version, recovery point i64, log start offset i64, CRC-32C |
 //! | `clean_shutdown` | empty; present only between a clean [`PartitionLog::close`] and the next open |
 //!
@@ -49,7 +50,13 @@
 //! - [`append`](PartitionLog::append): nothing. The batch is written with
 //!   `pwrite` to the active segment (page cache), as are any index entries it
 //!   earns. A roll creates the new segment's three files and writes a producer
-//!   state snapshot (tmp file + rename), none of it fsynced.
+//!   state snapshot (tmp file + rename), none of it fsynced, except the sealed
+//!   segment's `.txnindex` when it has unsynced entries (fsynced before the
+//!   snapshot, because recovery rebuilds entries only from the snapshot on).
+//! - [`append_end_txn_marker`](PartitionLog::append_end_txn_marker): like
+//!   `append`; an ABORT's `.txnindex` entry is written (page cache) too.
+//! - [`flush`](PartitionLog::flush), for transactions: the `.txnindex` of every
+//!   segment whose `.log` it fsyncs, active segment included, is fsynced with it.
 //! - [`flush`](PartitionLog::flush): `fdatasync` of the `.log` of every segment
 //!   written since its last flush; `fdatasync` of the `.index` and `.timeindex`
 //!   of segments that stopped being active since their last flush (the active
@@ -92,7 +99,18 @@
 //! shutdown, indexes are trusted after cheap checks; otherwise every segment
 //! from the one holding the checkpointed recovery point is scanned (length,
 //! magic, CRC-32C, contiguous offsets), indexes are rebuilt, and the log ends
-//! at the first torn or corrupt batch.
+//! at the first torn or corrupt batch. The producer state replay also reopens
+//! transactions without a marker and rewrites each `.txnindex` from the replay
+//! start on (entries past the end dropped, missing ones rebuilt).
+//!
+//! # Transactions
+//!
+//! A transactional batch opens a transaction for its producer at its first
+//! offset; [`PartitionLog::append_end_txn_marker`] closes it. The
+//! [`last stable offset`](PartitionLog::last_stable_offset) is the oldest open
+//! transaction's first offset, else the log end; `read_committed` reads below
+//! it with [`PartitionLog::aborted_transactions`] telling the client what to
+//! drop. See ADR 0009.
 
 #![warn(missing_docs)]
 
@@ -113,6 +131,7 @@ mod recovery;
 mod retention;
 mod segment;
 mod time_index;
+mod txn_index;
 mod validate;
 
 pub use config::LogConfig;
@@ -122,6 +141,23 @@ pub use log::{AppendContext, AppendInfo, AppendOutcome, PartitionLog};
 pub use read::ReadResult;
 pub use recovery::{RecoveryReport, TruncationReport};
 pub use retention::RetentionReport;
+pub use txn_index::AbortedTxn;
+
+/// What a partition knows about one producer, as DescribeProducers reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerState {
+    /// The producer id.
+    pub producer_id: i64,
+    /// Its newest epoch.
+    pub producer_epoch: i16,
+    /// The last sequence of its newest retained batch, -1 if none.
+    pub last_sequence: i32,
+    /// The max timestamp of that batch, -1 if none.
+    pub last_timestamp_ms: i64,
+    /// The first offset of its open transaction, -1 if none. (Kafka also reports the
+    /// coordinator epoch of the last marker; this log does not keep it: answer -1.)
+    pub current_txn_start_offset: i64,
+}
 
 /// Re-exported so the broker can build a [`LogConfig`] without depending on
 /// `fjord-records` for these two types.

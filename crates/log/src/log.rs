@@ -6,7 +6,9 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
 use bytes::BytesMut;
-use fjord_records::{RecordBatchMut, TimestampType};
+use fjord_records::{
+    BatchBuilder, ControlRecordType, EndTransactionMarker, RecordBatchMut, TimestampType,
+};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::config::LogConfig;
@@ -17,6 +19,7 @@ use crate::producer_state::{
     BatchMetadata, ProducerBatch, ProducerStateManager, SequenceCheck, last_sequence,
 };
 use crate::segment::{AppendedBatch, Segment};
+use crate::txn_index::AbortedTxn;
 use crate::validate;
 
 /// The log of one partition: a directory of segments.
@@ -138,7 +141,7 @@ impl PartitionLog {
         self.segments.len()
     }
 
-    /// How many idempotent producers the log tracks.
+    /// How many idempotent or transactional producers the log tracks.
     pub fn producer_count(&self) -> usize {
         self.producers.len()
     }
@@ -235,6 +238,10 @@ impl PartitionLog {
                 log_start_offset: self.log_start_offset,
             }));
         }
+        if let Some(producer) = &producer {
+            self.producers
+                .check_transactional(producer.producer_id, validated.transactional)?;
+        }
 
         // A topic with its own compression.type gets batches in that codec, as in Kafka.
         let recompress_to = self
@@ -294,6 +301,9 @@ impl PartitionLog {
                 },
                 context.now_ms,
             );
+            if validated.transactional {
+                self.producers.begin_txn(producer.producer_id, base_offset);
+            }
         }
         Ok(AppendOutcome::Appended(AppendInfo {
             base_offset,
@@ -303,9 +313,143 @@ impl PartitionLog {
         }))
     }
 
+    /// Appends a transaction marker (a control batch with one COMMIT or ABORT
+    /// record) for `producer_id` at `epoch`, as the transaction coordinator
+    /// asks through WriteTxnMarkers. Closes the producer's open transaction;
+    /// an ABORT also gets an entry in the active segment's aborted transaction
+    /// index. A partition with no open transaction for the producer accepts
+    /// the marker too (markers are asked for again after a coordinator
+    /// restart). An epoch older than the producer's is INVALID_PRODUCER_EPOCH.
+    ///
+    /// Nothing is fsynced here: as with [`append`](Self::append), the caller
+    /// flushes before it reports the marker written, and that flush fsyncs the
+    /// txnindex with the `.log`.
+    pub fn append_end_txn_marker(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        marker: EndTransactionMarker,
+        context: AppendContext,
+    ) -> Result<AppendInfo, AppendError> {
+        self.check_not_poisoned()?;
+        if producer_id < 0 || epoch < 0 {
+            return Err(AppendError::invalid_record(format!(
+                "a transaction marker needs a producer id and epoch, not {producer_id}/{epoch}"
+            )));
+        }
+        self.producers.check_marker(producer_id, epoch)?;
+        let base_offset = self.log_end_offset();
+        let mut builder = BatchBuilder::new(base_offset)
+            .partition_leader_epoch(context.leader_epoch)
+            .producer(producer_id, epoch, -1)
+            .transactional(true)
+            .control(true);
+        let encoded = builder
+            .append_end_transaction_marker(context.now_ms, &marker)
+            .and_then(|()| builder.build())
+            .map_err(|error| AppendError::invalid_record(error.to_string()))?;
+        let size_bytes = encoded.len() as u64;
+        if self
+            .active()
+            .should_roll(&self.config, size_bytes, base_offset, context.now_ms)
+        {
+            self.roll()?;
+        }
+        let info = AppendedBatch {
+            last_offset: base_offset,
+            max_timestamp_ms: context.now_ms,
+        };
+        let index_interval_bytes = self.config.index_interval_bytes;
+        if let Err(error) =
+            self.active_mut()
+                .append(&encoded, info, index_interval_bytes, context.now_ms)
+        {
+            return Err(self.poison(error).into());
+        }
+        let completed =
+            self.producers
+                .complete_txn(producer_id, epoch, base_offset, context.now_ms);
+        if marker.control_type == ControlRecordType::Abort {
+            let entry = AbortedTxn {
+                producer_id,
+                first_offset: completed.first_offset,
+                last_offset: base_offset,
+                // Not clamped to the log start (unlike `last_stable_offset`):
+                // readers stop searching at an entry whose value reaches their
+                // upper bound, which is only right if no transaction still open
+                // at the marker started below it.
+                last_stable_offset: self
+                    .producers
+                    .first_unstable_offset()
+                    .unwrap_or(base_offset + 1),
+            };
+            if let Err(error) = self.active_mut().append_aborted_txn(entry) {
+                return Err(self.poison(error).into());
+            }
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: base_offset,
+            log_append_time_ms: -1,
+            log_start_offset: self.log_start_offset,
+        })
+    }
+
+    /// The last stable offset: no open transaction starts below it, so a
+    /// `read_committed` reader may read everything before it. The oldest open
+    /// transaction's first offset, or the high watermark (the log end on this
+    /// single-replica broker) when none is open; never below the log start
+    /// (DeleteRecords or retention may have removed an open transaction's
+    /// first batches; Kafka clamps the same way).
+    pub fn last_stable_offset(&self) -> i64 {
+        let log_end_offset = self.log_end_offset();
+        self.producers
+            .first_unstable_offset()
+            .map_or(log_end_offset, |first| first.min(log_end_offset))
+            .max(self.log_start_offset)
+    }
+
+    /// The producers this partition knows, for DescribeProducers.
+    pub fn producer_states(&self) -> Vec<crate::ProducerState> {
+        self.producers.describe()
+    }
+
+    /// How many transactions are open in this partition.
+    pub fn ongoing_txn_count(&self) -> usize {
+        self.producers.ongoing_count()
+    }
+
+    /// The aborted transactions a `read_committed` fetch of `[start_offset,
+    /// upper_offset)` must report, oldest first: every one whose marker is at
+    /// or after `start_offset` and whose first offset is below
+    /// `upper_offset` (Kafka's `collectAbortedTransactions`). Markers are
+    /// indexed in the segment that holds them, so the segments from the one
+    /// holding `start_offset` on are searched, and the search stops at the
+    /// first entry whose last stable offset reaches `upper_offset`: every
+    /// transaction aborted after it started at or after that offset.
+    pub fn aborted_transactions(&self, start_offset: i64, upper_offset: i64) -> Vec<AbortedTxn> {
+        let mut found = Vec::new();
+        for txn in self.segments[self.segment_index_for(start_offset)..]
+            .iter()
+            .flat_map(Segment::aborted_txns)
+        {
+            if txn.last_offset >= start_offset && txn.first_offset < upper_offset {
+                found.push(*txn);
+            }
+            if txn.last_stable_offset >= upper_offset {
+                break;
+            }
+        }
+        found
+    }
+
     /// Seals the active segment and starts a new one at the log end. Also
     /// snapshots the producer state there (without fsync: it carries a CRC),
-    /// which bounds the replay after an unclean stop. Poisons on failure.
+    /// which bounds the replay after an unclean stop. The sealed segment's
+    /// txnindex is fsynced first if it has unsynced entries (at most one fsync
+    /// per roll, only after aborts): recovery rebuilds entries only from the
+    /// snapshot on, so the snapshot must never reach the disk without the
+    /// entries before it. Poisons on failure.
     pub(crate) fn roll(&mut self) -> Result<()> {
         let result = self.try_roll();
         result.map_err(|error| self.poison(error))
@@ -314,6 +458,7 @@ impl PartitionLog {
     fn try_roll(&mut self) -> Result<()> {
         let base_offset = self.log_end_offset();
         self.active_mut().seal()?;
+        self.active_mut().sync_txn_index()?;
         let segment = Segment::create(&self.dir, base_offset)?;
         self.segments.push(segment);
         self.dir_dirty = true;

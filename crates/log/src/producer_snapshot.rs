@@ -3,8 +3,10 @@
 //! headers from there instead of from the log start.
 //!
 //! ```text
-//! magic "FJPS" | version u16 = 1 | offset i64 | producer count u32
-//! per producer: producer id i64 | epoch i16 | last append ms i64 | batch count u8
+//! magic "FJPS" | version u16 = 2 | offset i64 | producer count u32
+//! per producer: producer id i64 | epoch i16 | last append ms i64 |
+//!   current transaction's first offset i64 (-1: none; absent in version 1) |
+//!   batch count u8
 //!   per batch: first sequence i32 | last sequence i32 | first offset i64 |
 //!              last offset i64 | timestamp ms i64
 //! crc32c u32 of every byte before it
@@ -23,9 +25,13 @@ use crate::files::{self, SNAPSHOT_SUFFIX};
 use crate::producer_state::{BATCHES_RETAINED, BatchMetadata, ProducerEntry, ProducerStateManager};
 
 const MAGIC: &[u8; 4] = b"FJPS";
-const VERSION: u16 = 1;
+/// Version 2 added the open transaction's first offset; version 1 (written
+/// before transactions) is still read.
+const VERSION: u16 = 2;
+const VERSION_WITHOUT_TXN: u16 = 1;
 const HEADER_BYTES: usize = 4 + 2 + 8 + 4;
 const PRODUCER_BYTES: usize = 8 + 2 + 8 + 1;
+const TXN_BYTES: usize = 8;
 const BATCH_BYTES: usize = 4 + 4 + 8 + 8 + 8;
 const CRC_BYTES: usize = 4;
 /// A snapshot larger than this is not read: even a million producers take
@@ -34,7 +40,9 @@ const SNAPSHOT_BYTES_MAX: u64 = 256 * 1024 * 1024;
 
 pub(crate) fn encode(offset: i64, state: &ProducerStateManager) -> Vec<u8> {
     let mut out = Vec::with_capacity(
-        HEADER_BYTES + state.len() * (PRODUCER_BYTES + BATCHES_RETAINED * BATCH_BYTES) + CRC_BYTES,
+        HEADER_BYTES
+            + state.len() * (PRODUCER_BYTES + TXN_BYTES + BATCHES_RETAINED * BATCH_BYTES)
+            + CRC_BYTES,
     );
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
@@ -48,6 +56,8 @@ pub(crate) fn encode(offset: i64, state: &ProducerStateManager) -> Vec<u8> {
         out.extend_from_slice(&producer_id.to_be_bytes());
         out.extend_from_slice(&entry.epoch.to_be_bytes());
         out.extend_from_slice(&entry.last_append_ms.to_be_bytes());
+        let txn_first_offset = entry.current_txn_first_offset.unwrap_or(-1);
+        out.extend_from_slice(&txn_first_offset.to_be_bytes());
         out.push(entry.batches.len() as u8);
         for batch in &entry.batches {
             out.extend_from_slice(&batch.first_sequence.to_be_bytes());
@@ -100,9 +110,14 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(i64, ProducerStateManager)> {
         return None;
     }
     let mut input = Input { bytes: body };
-    if &input.take::<4>()? != MAGIC || input.u16()? != VERSION {
+    if &input.take::<4>()? != MAGIC {
         return None;
     }
+    let with_txn = match input.u16()? {
+        VERSION => true,
+        VERSION_WITHOUT_TXN => false,
+        _ => return None,
+    };
     let offset = input.i64()?;
     let count = input.u32()? as usize;
     // Every producer takes at least PRODUCER_BYTES: a count the file cannot
@@ -115,6 +130,11 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(i64, ProducerStateManager)> {
         let producer_id = input.i64()?;
         let epoch = input.i16()?;
         let last_append_ms = input.i64()?;
+        let current_txn_first_offset = if with_txn {
+            Some(input.i64()?).filter(|offset| *offset >= 0)
+        } else {
+            None
+        };
         let batch_count = usize::from(input.u8()?);
         if batch_count > BATCHES_RETAINED {
             return None;
@@ -135,6 +155,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<(i64, ProducerStateManager)> {
                 epoch,
                 batches,
                 last_append_ms,
+                current_txn_first_offset,
             },
         );
     }
@@ -197,6 +218,7 @@ mod tests {
                 );
             }
         }
+        state.begin_txn(2, 55);
         state
     }
 
@@ -204,7 +226,9 @@ mod tests {
     fn round_trips() {
         let state = sample();
         let bytes = encode(1234, &state);
-        assert_eq!(decode(&bytes), Some((1234, state)));
+        let (offset, decoded) = decode(&bytes).unwrap();
+        assert_eq!((offset, &decoded), (1234, &state));
+        assert_eq!(decoded.first_unstable_offset(), Some(55));
     }
 
     #[test]

@@ -14,8 +14,16 @@
 //!   (retention removed the producer's batches, or the id expired), and the
 //!   Java client and librdkafka then keep going rather than fail. Kafka 2.4
 //!   and older answered UNKNOWN_PRODUCER_ID instead; this log never does.
+//!
+//! Transactions (Kafka's `currentTxnFirstOffset`): a transactional batch opens
+//! a transaction for its producer at the batch's first offset, unless one is
+//! open already; the producer's COMMIT or ABORT marker closes it. The open
+//! transactions' first offsets bound the last stable offset. A
+//! non-transactional batch from a producer with an open transaction is
+//! INVALID_TXN_STATE, as in Kafka; a marker with an epoch older than the
+//! producer's is INVALID_PRODUCER_EPOCH.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use crate::batch_header::BatchHeader;
 use crate::error::AppendError;
@@ -44,6 +52,20 @@ pub(crate) struct ProducerEntry {
     pub batches: VecDeque<BatchMetadata>,
     /// When the producer last appended (the broker's clock), for expiration.
     pub last_append_ms: i64,
+    /// The first offset of the producer's open transaction in this partition.
+    pub current_txn_first_offset: Option<i64>,
+}
+
+/// A transaction a marker ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CompletedTxn {
+    pub producer_id: i64,
+    /// The transaction's first offset; the marker's own offset when the
+    /// partition held no open transaction for the producer (Kafka does the
+    /// same: a repeated marker after a restart is harmless).
+    pub first_offset: i64,
+    /// The marker's offset.
+    pub last_offset: i64,
 }
 
 /// The producer fields of a batch about to be appended.
@@ -82,6 +104,8 @@ fn follows(last_sequence: i32, next_sequence: i32) -> bool {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ProducerStateManager {
     producers: HashMap<i64, ProducerEntry>,
+    /// (first offset, producer id) of every open transaction.
+    ongoing: BTreeSet<(i64, i64)>,
 }
 
 impl ProducerStateManager {
@@ -98,7 +122,119 @@ impl ProducerStateManager {
     }
 
     pub fn insert(&mut self, producer_id: i64, entry: ProducerEntry) {
-        self.producers.insert(producer_id, entry);
+        if let Some(first_offset) = entry.current_txn_first_offset {
+            self.ongoing.insert((first_offset, producer_id));
+        }
+        if let Some(old) = self.producers.insert(producer_id, entry)
+            && let Some(first_offset) = old.current_txn_first_offset
+        {
+            self.ongoing.remove(&(first_offset, producer_id));
+        }
+    }
+
+    /// Every producer's state, for DescribeProducers, by producer id.
+    pub fn describe(&self) -> Vec<crate::ProducerState> {
+        let mut producers: Vec<crate::ProducerState> = self
+            .producers
+            .iter()
+            .map(|(&producer_id, entry)| crate::ProducerState {
+                producer_id,
+                producer_epoch: entry.epoch,
+                last_sequence: entry.batches.back().map_or(-1, |batch| batch.last_sequence),
+                last_timestamp_ms: entry.batches.back().map_or(-1, |batch| batch.timestamp_ms),
+                current_txn_start_offset: entry.current_txn_first_offset.unwrap_or(-1),
+            })
+            .collect();
+        producers.sort_by_key(|producer| producer.producer_id);
+        producers
+    }
+
+    /// The first offset of the oldest open transaction, if any.
+    pub fn first_unstable_offset(&self) -> Option<i64> {
+        self.ongoing.first().map(|(first_offset, _)| *first_offset)
+    }
+
+    /// How many transactions are open.
+    pub fn ongoing_count(&self) -> usize {
+        self.ongoing.len()
+    }
+
+    /// Refuses a non-transactional batch from a producer whose transaction is
+    /// open (Kafka's "Expected transactional write").
+    pub fn check_transactional(
+        &self,
+        producer_id: i64,
+        transactional: bool,
+    ) -> Result<(), AppendError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if !transactional && entry.current_txn_first_offset.is_some() => {
+                Err(AppendError::InvalidTxnState {
+                    producer_id,
+                    reason: "a non-transactional batch while a transaction is open".into(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Opens a transaction at `first_offset` unless the producer has one open.
+    pub fn begin_txn(&mut self, producer_id: i64, first_offset: i64) {
+        if let Some(entry) = self.producers.get_mut(&producer_id)
+            && entry.current_txn_first_offset.is_none()
+        {
+            entry.current_txn_first_offset = Some(first_offset);
+            self.ongoing.insert((first_offset, producer_id));
+        }
+    }
+
+    /// Checks a marker's epoch against the producer's: an older one comes from
+    /// a fenced coordinator request.
+    pub fn check_marker(&self, producer_id: i64, epoch: i16) -> Result<(), AppendError> {
+        match self.producers.get(&producer_id) {
+            Some(entry) if epoch < entry.epoch => Err(AppendError::InvalidProducerEpoch {
+                producer_id,
+                epoch,
+                current_epoch: entry.epoch,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Applies a marker at `offset`: moves the epoch forward (forgetting the
+    /// old epoch's batches) and closes the producer's open transaction.
+    pub fn complete_txn(
+        &mut self,
+        producer_id: i64,
+        epoch: i16,
+        offset: i64,
+        now_ms: i64,
+    ) -> CompletedTxn {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                epoch,
+                batches: VecDeque::with_capacity(BATCHES_RETAINED),
+                last_append_ms: now_ms,
+                current_txn_first_offset: None,
+            });
+        if epoch > entry.epoch {
+            entry.epoch = epoch;
+            entry.batches.clear();
+        }
+        entry.last_append_ms = now_ms;
+        let first_offset = match entry.current_txn_first_offset.take() {
+            Some(first_offset) => {
+                self.ongoing.remove(&(first_offset, producer_id));
+                first_offset
+            }
+            None => offset,
+        };
+        CompletedTxn {
+            producer_id,
+            first_offset,
+            last_offset: offset,
+        }
     }
 
     /// Decides whether a client's batch is new, a duplicate, or refused.
@@ -158,6 +294,7 @@ impl ProducerStateManager {
                 epoch,
                 batches: VecDeque::with_capacity(BATCHES_RETAINED),
                 last_append_ms: now_ms,
+                current_txn_first_offset: None,
             });
         if entry.epoch != epoch {
             entry.epoch = epoch;
@@ -171,11 +308,12 @@ impl ProducerStateManager {
     }
 
     /// Replays a batch read back from the log, without the checks a client's
-    /// batch gets (it passed them when it was appended). Control batches carry
-    /// no sequences; they only move the epoch forward.
-    pub fn replay(&mut self, header: &BatchHeader, fallback_now_ms: i64) {
+    /// batch gets (it passed them when it was appended). A control batch
+    /// moves the epoch forward and closes the transaction, which is returned
+    /// (the caller reads the marker to learn whether it was aborted).
+    pub fn replay(&mut self, header: &BatchHeader, fallback_now_ms: i64) -> Option<CompletedTxn> {
         if header.producer_id < 0 {
-            return;
+            return None;
         }
         // The append time is not stored; the batch's timestamp is the best
         // stand-in (it is the append time under LogAppendTime).
@@ -185,13 +323,12 @@ impl ProducerStateManager {
             fallback_now_ms
         };
         if header.is_control() {
-            if let Some(entry) = self.producers.get_mut(&header.producer_id)
-                && header.producer_epoch > entry.epoch
-            {
-                entry.epoch = header.producer_epoch;
-                entry.batches.clear();
-            }
-            return;
+            return Some(self.complete_txn(
+                header.producer_id,
+                header.producer_epoch,
+                header.base_offset,
+                timestamp_ms,
+            ));
         }
         let metadata = BatchMetadata {
             first_sequence: header.base_sequence,
@@ -206,14 +343,22 @@ impl ProducerStateManager {
             metadata,
             timestamp_ms,
         );
+        if header.is_transactional() {
+            self.begin_txn(header.producer_id, header.base_offset);
+        }
+        None
     }
 
     /// Forgets producers idle for at least `expiration_ms` (Kafka's
     /// `producer.id.expiration.ms`); returns how many.
     pub fn expire(&mut self, now_ms: i64, expiration_ms: i64) -> usize {
         let before = self.producers.len();
-        self.producers
-            .retain(|_, entry| now_ms.saturating_sub(entry.last_append_ms) < expiration_ms);
+        // A producer with an open transaction is kept: forgetting it would
+        // forget the transaction and move the last stable offset past it.
+        self.producers.retain(|_, entry| {
+            entry.current_txn_first_offset.is_some()
+                || now_ms.saturating_sub(entry.last_append_ms) < expiration_ms
+        });
         before - self.producers.len()
     }
 }

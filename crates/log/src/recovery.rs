@@ -14,6 +14,9 @@ use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use fjord_records::{ControlRecordType, DecompressionLimits, EndTransactionMarker};
+
+use crate::batch_header::BatchHeader;
 use crate::checkpoint;
 use crate::config::LogConfig;
 use crate::error::{Result, io_error};
@@ -23,6 +26,7 @@ use crate::producer_snapshot;
 use crate::producer_state::ProducerStateManager;
 use crate::reader::SCAN_CHUNK_BYTES;
 use crate::segment::{ScanOutcome, Segment};
+use crate::txn_index::AbortedTxn;
 
 /// What opening a log found and did, for the broker's log.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,6 +56,9 @@ pub struct RecoveryReport {
     pub producer_snapshot_offset: Option<i64>,
     /// Batch headers replayed into the producer state.
     pub producer_batches_replayed: u64,
+    /// Segments whose aborted transaction index was rewritten to match the
+    /// log (entries past the end dropped, missing ones rebuilt).
+    pub txn_indexes_rebuilt: usize,
     /// The log start offset after opening.
     pub log_start_offset: i64,
     /// The log end offset after opening.
@@ -245,9 +252,10 @@ impl PartitionLog {
         let mut snapshots = listing.snapshots;
         let (producers, snapshot_changes) = load_producer_state(
             &dir,
-            &segments,
+            &mut segments,
             &mut snapshots,
             log_end_offset,
+            config.decompression_limits,
             now_ms,
             &mut report,
         )?;
@@ -375,7 +383,12 @@ impl Opener<'_> {
 }
 
 fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {
-    for suffix in [files::INDEX_SUFFIX, files::TIME_INDEX_SUFFIX, LOG_SUFFIX] {
+    for suffix in [
+        files::INDEX_SUFFIX,
+        files::TIME_INDEX_SUFFIX,
+        files::TXN_INDEX_SUFFIX,
+        LOG_SUFFIX,
+    ] {
         files::remove_if_exists(&files::offset_file_path(dir, base, suffix))?;
     }
     Ok(())
@@ -383,13 +396,21 @@ fn delete_segment_files(dir: &Path, base: i64) -> Result<()> {
 
 /// Builds the producer state: from the newest valid snapshot at or below the
 /// log end, then batch headers from there (or from the first segment) to the
-/// end. Snapshots past the log end describe batches that were lost and are deleted.
-/// Returns whether snapshot files were deleted.
+/// end. Snapshots past the log end describe batches that were
+/// lost and are deleted. Returns whether snapshot files were deleted.
+///
+/// The same replay rebuilds the aborted transaction indexes: every entry whose
+/// marker is at or after the replay start is dropped and written again from
+/// the markers replayed, and any entry past the log end is dropped. Entries
+/// below the snapshot are not rebuilt: a roll fsyncs the sealed segment's
+/// txnindex before it writes the snapshot (see `PartitionLog::roll`), so a
+/// snapshot on disk implies the entries before it are.
 fn load_producer_state(
     dir: &Path,
-    segments: &[Segment],
+    segments: &mut [Segment],
     snapshots: &mut Vec<i64>,
     log_end_offset: i64,
+    decompression_limits: DecompressionLimits,
     now_ms: i64,
     report: &mut RecoveryReport,
 ) -> Result<(ProducerStateManager, bool)> {
@@ -421,7 +442,8 @@ fn load_producer_state(
             )),
         }
     }
-    for segment in segments {
+    let mut rebuilt: Vec<AbortedTxn> = Vec::new();
+    for segment in segments.iter() {
         if segment.next_offset() <= replay_from {
             continue;
         }
@@ -431,12 +453,70 @@ fn load_producer_state(
         let mut cursor = segment.cursor(SCAN_CHUNK_BYTES);
         while position < segment.size_bytes() {
             let header = segment.header_at(&mut cursor, position)?;
+            let batch_position = position;
             position += segment.batch_size(&header, position)?;
-            if header.next_offset() > replay_from {
-                state.replay(&header, now_ms);
-                report.producer_batches_replayed += 1;
+            if header.next_offset() <= replay_from {
+                continue;
+            }
+            let completed = state.replay(&header, now_ms);
+            report.producer_batches_replayed += 1;
+            let Some(completed) = completed else {
+                continue;
+            };
+            match marker_is_abort(segment, batch_position, &header, decompression_limits) {
+                Ok(true) => rebuilt.push(AbortedTxn {
+                    producer_id: completed.producer_id,
+                    first_offset: completed.first_offset,
+                    last_offset: completed.last_offset,
+                    last_stable_offset: state
+                        .first_unstable_offset()
+                        .unwrap_or(completed.last_offset + 1),
+                }),
+                Ok(false) => {}
+                Err(reason) => report.notes.push(format!(
+                    "control batch at offset {}: {reason}; not indexed as aborted",
+                    header.base_offset
+                )),
             }
         }
     }
+    for segment in segments.iter_mut() {
+        let range = segment.base_offset()..segment.next_offset();
+        let mut entries: Vec<AbortedTxn> = segment
+            .aborted_txns()
+            .iter()
+            .filter(|txn| txn.last_offset < replay_from && txn.last_offset < log_end_offset)
+            .copied()
+            .collect();
+        entries.extend(
+            rebuilt
+                .iter()
+                .filter(|txn| range.contains(&txn.last_offset))
+                .copied(),
+        );
+        if entries.as_slice() != segment.aborted_txns() {
+            report.txn_indexes_rebuilt += 1;
+        }
+        segment.rewrite_aborted_txns(entries)?;
+    }
     Ok((state, changed))
+}
+
+/// Whether the control batch at `position` is an ABORT marker.
+fn marker_is_abort(
+    segment: &Segment,
+    position: u64,
+    header: &BatchHeader,
+    limits: DecompressionLimits,
+) -> Result<bool, String> {
+    let batch = segment
+        .batch_at(position, header)
+        .map_err(|error| error.to_string())?;
+    let record = batch
+        .records(limits)
+        .next()
+        .ok_or("no record")?
+        .map_err(|error| error.to_string())?;
+    let marker = EndTransactionMarker::from_record(&record).map_err(|error| error.to_string())?;
+    Ok(marker.control_type == ControlRecordType::Abort)
 }

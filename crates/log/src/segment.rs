@@ -17,6 +17,7 @@ use crate::files::{self, INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX};
 use crate::index::{OffsetEntry, OffsetIndex};
 use crate::reader::{FileCursor, LOOKUP_CHUNK_BYTES};
 use crate::time_index::{TimeEntry, TimeIndex};
+use crate::txn_index::{AbortedTxn, TxnIndex};
 
 mod lookup;
 mod scan;
@@ -123,6 +124,8 @@ pub(crate) struct Segment {
     summary: Summary,
     offset_index: OffsetIndex,
     time_index: TimeIndex,
+    /// Aborted transactions whose ABORT marker is in this segment.
+    txn_index: TxnIndex,
     /// When the segment's first batch arrived; `segment.ms` counts from here.
     roll_clock_ms: Option<i64>,
     /// Written since the last fsync of the `.log` file.
@@ -143,6 +146,11 @@ impl Segment {
             .open(&log_path)
             .map_err(io_error("create", &log_path))?;
         let (offset_index, time_index) = Self::open_indexes(dir, base_offset, true)?;
+        // A leftover txnindex of a segment deleted at this base would describe
+        // markers that are gone.
+        let txn_index_path = files::offset_file_path(dir, base_offset, files::TXN_INDEX_SUFFIX);
+        files::remove_if_exists(&txn_index_path)?;
+        let txn_index = TxnIndex::open(dir, base_offset)?;
         Ok(Self::assemble(
             base_offset,
             log_path,
@@ -150,6 +158,7 @@ impl Segment {
             0,
             offset_index,
             time_index,
+            txn_index,
         ))
     }
 
@@ -167,6 +176,7 @@ impl Segment {
         let indexes_present = files::offset_file_path(dir, base_offset, INDEX_SUFFIX).exists()
             && files::offset_file_path(dir, base_offset, TIME_INDEX_SUFFIX).exists();
         let (offset_index, time_index) = Self::open_indexes(dir, base_offset, false)?;
+        let txn_index = TxnIndex::open(dir, base_offset)?;
         let segment = Self::assemble(
             base_offset,
             log_path,
@@ -174,6 +184,7 @@ impl Segment {
             size_bytes,
             offset_index,
             time_index,
+            txn_index,
         );
         Ok((segment, indexes_present))
     }
@@ -203,6 +214,7 @@ impl Segment {
         size_bytes: u64,
         offset_index: OffsetIndex,
         time_index: TimeIndex,
+        txn_index: TxnIndex,
     ) -> Segment {
         let mut summary = Summary::empty(base_offset);
         summary.time_index_last_ms = time_index
@@ -216,6 +228,7 @@ impl Segment {
             summary,
             offset_index,
             time_index,
+            txn_index,
             roll_clock_ms: None,
             log_dirty: false,
             indexes_dirty: false,
@@ -342,7 +355,7 @@ impl Segment {
         Ok(())
     }
 
-    /// fsyncs the `.log` file if it has unsynced writes.
+    /// fsyncs the `.log` file and the txnindex if they have unsynced writes.
     pub fn sync_log(&mut self) -> Result<()> {
         if self.log_dirty {
             self.log
@@ -350,7 +363,27 @@ impl Segment {
                 .map_err(io_error("fsync", &self.log_path))?;
             self.log_dirty = false;
         }
-        Ok(())
+        self.txn_index.sync()
+    }
+
+    /// fsyncs the txnindex if it has unsynced entries.
+    pub fn sync_txn_index(&mut self) -> Result<()> {
+        self.txn_index.sync()
+    }
+
+    /// The aborted transactions whose marker is in this segment.
+    pub fn aborted_txns(&self) -> &[AbortedTxn] {
+        self.txn_index.entries()
+    }
+
+    /// Records an aborted transaction whose marker was just appended here.
+    pub fn append_aborted_txn(&mut self, entry: AbortedTxn) -> Result<()> {
+        self.txn_index.append(entry)
+    }
+
+    /// Replaces the aborted transactions (recovery), durably.
+    pub fn rewrite_aborted_txns(&mut self, entries: Vec<AbortedTxn>) -> Result<()> {
+        self.txn_index.rewrite(entries)
     }
 
     /// fsyncs the index files if they have unsynced writes.
@@ -377,6 +410,9 @@ impl Segment {
             handles.push((handle, self.log_path.clone()));
             self.log_dirty = false;
         }
+        // The txnindex goes with the `.log`, active segment included: an
+        // acknowledged ABORT marker has its entry on disk.
+        handles.extend(self.txn_index.take_sync_handle()?);
         if include_indexes && self.indexes_dirty {
             handles.push(self.offset_index.sync_handle()?);
             handles.push(self.time_index.sync_handle()?);
@@ -389,6 +425,7 @@ impl Segment {
     pub fn delete(self) -> Result<()> {
         files::remove_if_exists(self.offset_index.path())?;
         files::remove_if_exists(self.time_index.path())?;
+        files::remove_if_exists(self.txn_index.path())?;
         files::remove_if_exists(&self.log_path)
     }
 

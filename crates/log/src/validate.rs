@@ -24,6 +24,8 @@ pub(crate) struct ValidatedBatch {
     pub producer: Option<(i64, i16, i32)>,
     /// The codec the producer used.
     pub compression: Compression,
+    /// The batch belongs to a transaction (attribute bit 4).
+    pub transactional: bool,
 }
 
 /// Validates `records`, the records field of one partition of a Produce
@@ -73,6 +75,7 @@ pub(crate) fn validate(
     let timestamp_type = config.message_timestamp_type;
     Ok(ValidatedBatch {
         compression: batch.compression(),
+        transactional: batch.attributes().is_transactional(),
         last_offset_delta: batch.last_offset_delta(),
         max_timestamp_ms: match timestamp_type {
             TimestampType::LogAppendTime => now_ms,

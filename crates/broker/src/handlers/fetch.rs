@@ -5,6 +5,12 @@
 //! never sleeping in a loop). Limits: `partition_max_bytes` per partition and `max_bytes`
 //! for the whole response, except that the first batch found is returned whole even when
 //! it is larger (KIP-74), so that a consumer can always make progress.
+//!
+//! `isolation_level = 1` (read_committed, version 4+) reads only below the last stable
+//! offset and lists the aborted transactions overlapping what it returns, so the client
+//! drops their records; `last_stable_offset` is reported at both levels. Long polls are
+//! woken by markers as well as appends, so a read_committed fetcher sees a commit at
+//! once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +18,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fjord_protocol::Uuid;
-use fjord_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+use fjord_protocol::messages::fetch_response::{
+    AbortedTransaction, FetchableTopicResponse, PartitionData,
+};
 use fjord_protocol::messages::{FetchRequest, FetchResponse};
 
 use super::RequestContext;
@@ -162,7 +170,7 @@ pub(crate) async fn handle(context: &RequestContext, request: FetchRequest) -> F
         tokio::pin!(appended);
         appended.as_mut().enable();
 
-        let results = read_all(&wanted, &partitions, max_bytes);
+        let results = read_all(&wanted, &partitions, max_bytes, read_committed);
         let bytes: usize = results.iter().map(|r| r.records.len()).sum();
         let has_error = results
             .iter()
@@ -172,7 +180,7 @@ pub(crate) async fn handle(context: &RequestContext, request: FetchRequest) -> F
         }
         if tokio::time::timeout_at(deadline, appended).await.is_err() {
             // Timed out: answer with what there is now.
-            break read_all(&wanted, &partitions, max_bytes);
+            break read_all(&wanted, &partitions, max_bytes, read_committed);
         }
     };
 
@@ -186,10 +194,10 @@ pub(crate) async fn handle(context: &RequestContext, request: FetchRequest) -> F
             news = !result.records.is_empty()
                 || result.error_code != ErrorCode::NONE.code()
                 || state.last_high_watermark != result.high_watermark
-                || state.last_stable_offset != result.high_watermark
+                || state.last_stable_offset != result.last_stable_offset
                 || state.last_log_start_offset != result.log_start_offset;
             state.last_high_watermark = result.high_watermark;
-            state.last_stable_offset = result.high_watermark;
+            state.last_stable_offset = result.last_stable_offset;
             state.last_log_start_offset = result.log_start_offset;
         }
         if incremental && !news {
@@ -199,11 +207,20 @@ pub(crate) async fn handle(context: &RequestContext, request: FetchRequest) -> F
             partition_index: w.index,
             error_code: result.error_code,
             high_watermark: result.high_watermark,
-            // Without transactions every offset below the high watermark is stable.
-            last_stable_offset: result.high_watermark,
+            last_stable_offset: result.last_stable_offset,
             log_start_offset: result.log_start_offset,
             aborted_transactions: if read_committed {
-                Some(Vec::new())
+                Some(
+                    result
+                        .aborted_transactions
+                        .iter()
+                        .map(|&(producer_id, first_offset)| AbortedTransaction {
+                            producer_id,
+                            first_offset,
+                            ..Default::default()
+                        })
+                        .collect(),
+                )
             } else {
                 None
             },
@@ -255,8 +272,11 @@ pub(crate) async fn handle(context: &RequestContext, request: FetchRequest) -> F
 struct PartitionResult {
     error_code: i16,
     high_watermark: i64,
+    last_stable_offset: i64,
     log_start_offset: i64,
     records: Bytes,
+    /// (producer id, first offset), for read_committed.
+    aborted_transactions: Vec<(i64, i64)>,
 }
 
 /// Reads every wanted partition once, within the byte limits.
@@ -264,6 +284,7 @@ fn read_all(
     wanted: &[Wanted],
     partitions: &[Option<Arc<Partition>>],
     max_bytes: usize,
+    read_committed: bool,
 ) -> Vec<PartitionResult> {
     let mut remaining = max_bytes;
     let mut any_data = false;
@@ -274,8 +295,10 @@ fn read_all(
             let failed = |code: ErrorCode| PartitionResult {
                 error_code: code.code(),
                 high_watermark: -1,
+                last_stable_offset: -1,
                 log_start_offset: -1,
                 records: Bytes::new(),
+                aborted_transactions: Vec::new(),
             };
             if let Some(code) = w.error {
                 return failed(code);
@@ -290,22 +313,26 @@ fn read_all(
             let limit = usize::try_from(w.partition_max_bytes)
                 .unwrap_or(0)
                 .min(remaining);
-            match partition.read(w.fetch_offset, limit, !any_data) {
+            match partition.read_isolated(w.fetch_offset, limit, !any_data, read_committed) {
                 Ok(read) => {
                     remaining = remaining.saturating_sub(read.records.len());
                     any_data |= !read.records.is_empty();
                     PartitionResult {
                         error_code: ErrorCode::NONE.code(),
                         high_watermark: read.high_watermark,
+                        last_stable_offset: read.last_stable_offset,
                         log_start_offset: read.log_start_offset,
                         records: read.records,
+                        aborted_transactions: read.aborted_transactions.unwrap_or_default(),
                     }
                 }
                 Err(code) => PartitionResult {
                     error_code: code.code(),
                     high_watermark: partition.high_watermark(),
+                    last_stable_offset: partition.last_stable_offset(),
                     log_start_offset: partition.log_start_offset(),
                     records: Bytes::new(),
+                    aborted_transactions: Vec::new(),
                 },
             }
         })

@@ -1,5 +1,5 @@
-//! FindCoordinator: this broker coordinates every group (single node); batched keys
-//! (KIP-699) from version 4.
+//! FindCoordinator: this broker coordinates every group and every transactional id
+//! (single node); batched keys (KIP-699) from version 4.
 
 use fjord_protocol::messages::find_coordinator_response::Coordinator;
 use fjord_protocol::messages::{FindCoordinatorRequest, FindCoordinatorResponse};
@@ -9,6 +9,7 @@ use crate::error_code::ErrorCode;
 
 /// Kafka's coordinator key types.
 const KEY_TYPE_GROUP: i8 = 0;
+const KEY_TYPE_TRANSACTION: i8 = 1;
 
 /// Answers a FindCoordinator request.
 pub(crate) async fn handle(
@@ -18,19 +19,20 @@ pub(crate) async fn handle(
     let broker = &context.broker;
     let (host, port) = broker.advertised.clone();
     let node_id = broker.config.node_id;
-    // Transactions have no coordinator yet; a non-retriable error fails a transactional
-    // client at once instead of letting it retry forever.
-    let (code, message) = if request.key_type == KEY_TYPE_GROUP {
-        (ErrorCode::NONE, None)
-    } else {
-        (
-            ErrorCode::INVALID_REQUEST,
-            Some(format!(
-                "Fjord has no coordinator of key type {}",
-                request.key_type
-            )),
-        )
-    };
+    // Share groups (key type 2) have no coordinator yet; a non-retriable error fails
+    // such a client at once instead of letting it retry forever.
+    let (code, message) =
+        if request.key_type == KEY_TYPE_GROUP || request.key_type == KEY_TYPE_TRANSACTION {
+            (ErrorCode::NONE, None)
+        } else {
+            (
+                ErrorCode::INVALID_REQUEST,
+                Some(format!(
+                    "Fjord has no coordinator of key type {}",
+                    request.key_type
+                )),
+            )
+        };
     let found = code == ErrorCode::NONE;
     if context.version() >= 4 {
         let coordinators = request

@@ -1,5 +1,10 @@
 //! ListOffsets: the offset for a timestamp, or for the earliest, latest or maximum
 //! timestamp.
+//!
+//! With `isolation_level = 1` (read_committed, version 2+) the answers stop at the last
+//! stable offset instead of the high watermark, as in Kafka's
+//! `Partition.fetchOffsetForTimestamp`: latest is the LSO, and a timestamp lookup that
+//! lands at or past it finds nothing.
 
 use fjord_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -15,6 +20,8 @@ const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
 /// The earliest offset still on local disk (KIP-405); without tiered storage, the log start.
 const EARLIEST_LOCAL: i64 = -4;
+/// Kafka's isolation levels.
+const READ_COMMITTED: i8 = 1;
 
 /// Answers a ListOffsets request.
 pub(crate) async fn handle(
@@ -23,6 +30,7 @@ pub(crate) async fn handle(
 ) -> ListOffsetsResponse {
     let broker = &context.broker;
     let version = context.version();
+    let read_committed = version >= 2 && request.isolation_level == READ_COMMITTED;
     let topics = request
         .topics
         .into_iter()
@@ -51,13 +59,24 @@ pub(crate) async fn handle(
                         response.error_code = epoch_error.code();
                         return response;
                     }
+                    // Read before the lookups: an offset found below it stays readable.
+                    let last_fetchable_offset = if read_committed {
+                        partition.last_stable_offset()
+                    } else {
+                        partition.high_watermark()
+                    };
+                    let below_fetchable = |found: Result<Option<(i64, i64)>, ErrorCode>| {
+                        found.map(|found| {
+                            found.filter(|(offset, _)| *offset < last_fetchable_offset)
+                        })
+                    };
                     let result = match wanted.timestamp {
-                        // Without transactions the last stable offset is the high watermark,
-                        // so both isolation levels get the same answer.
-                        LATEST => Ok(Some((partition.high_watermark(), -1))),
+                        LATEST => Ok(Some((last_fetchable_offset, -1))),
                         EARLIEST | EARLIEST_LOCAL => Ok(Some((partition.log_start_offset(), -1))),
-                        MAX_TIMESTAMP => partition.max_timestamp(),
-                        timestamp if timestamp >= 0 => partition.offset_for_timestamp(timestamp),
+                        MAX_TIMESTAMP => below_fetchable(partition.max_timestamp()),
+                        timestamp if timestamp >= 0 => {
+                            below_fetchable(partition.offset_for_timestamp(timestamp))
+                        }
                         _ => Err(ErrorCode::INVALID_REQUEST),
                     };
                     match result {

@@ -11,6 +11,8 @@ use fjord_protocol::{ApiKey, RequestKind, ResponseKind};
 
 use crate::Broker;
 
+pub(crate) mod add_offsets_to_txn;
+pub(crate) mod add_partitions_to_txn;
 pub(crate) mod alter_configs;
 pub(crate) mod api_versions;
 pub(crate) mod consumer_group_describe;
@@ -24,6 +26,8 @@ pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
 pub(crate) mod describe_topic_partitions;
+pub(crate) mod describe_transactions;
+pub(crate) mod end_txn;
 pub(crate) mod fetch;
 pub(crate) mod find_coordinator;
 pub(crate) mod heartbeat;
@@ -33,12 +37,14 @@ pub(crate) mod join_group;
 pub(crate) mod leave_group;
 pub(crate) mod list_groups;
 pub(crate) mod list_offsets;
+pub(crate) mod list_transactions;
 pub(crate) mod metadata;
 pub(crate) mod offset_commit;
 pub(crate) mod offset_delete;
 pub(crate) mod offset_fetch;
 pub(crate) mod produce;
 pub(crate) mod sync_group;
+pub(crate) mod txn_offset_commit;
 
 /// The APIs this broker implements, with the versions it accepts.
 ///
@@ -64,6 +70,10 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteTopics, 1, 6),
     (ApiKey::DeleteRecords, 0, 2),
     (ApiKey::InitProducerId, 0, 5),
+    (ApiKey::AddPartitionsToTxn, 0, 5),
+    (ApiKey::AddOffsetsToTxn, 0, 4),
+    (ApiKey::EndTxn, 0, 4),
+    (ApiKey::TxnOffsetCommit, 0, 4),
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::AlterConfigs, 0, 2),
     (ApiKey::CreatePartitions, 0, 3),
@@ -74,6 +84,8 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeTopicPartitions, 0, 0),
     (ApiKey::ConsumerGroupHeartbeat, 0, 1),
     (ApiKey::ConsumerGroupDescribe, 0, 0),
+    (ApiKey::DescribeTransactions, 0, 0),
+    (ApiKey::ListTransactions, 0, 1),
 ];
 
 /// Kafka's "not requested" value of the authorized-operations fields.
@@ -165,7 +177,13 @@ pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> 
         RequestKind::CreateTopics(r) => route!(create_topics, CreateTopics, r),
         RequestKind::DeleteTopics(r) => route!(delete_topics, DeleteTopics, r),
         RequestKind::DeleteRecords(r) => route!(delete_records, DeleteRecords, r),
-        RequestKind::InitProducerId(r) => route!(init_producer_id, InitProducerId, r),
+        RequestKind::InitProducerId(r) => init_producer_id::handle(context, r).await,
+        RequestKind::AddPartitionsToTxn(r) => add_partitions_to_txn::handle(context, r).await,
+        RequestKind::AddOffsetsToTxn(r) => add_offsets_to_txn::handle(context, r).await,
+        RequestKind::EndTxn(r) => end_txn::handle(context, r).await,
+        RequestKind::TxnOffsetCommit(r) => txn_offset_commit::handle(context, r).await,
+        RequestKind::DescribeTransactions(r) => describe_transactions::handle(context, r).await,
+        RequestKind::ListTransactions(r) => list_transactions::handle(context, r).await,
         RequestKind::DescribeConfigs(r) => route!(describe_configs, DescribeConfigs, r),
         RequestKind::AlterConfigs(r) => route!(alter_configs, AlterConfigs, r),
         RequestKind::CreatePartitions(r) => route!(create_partitions, CreatePartitions, r),

@@ -19,6 +19,28 @@ use crate::error_code::ErrorCode;
 use crate::partition::{Appended, Partition};
 use std::sync::Arc;
 
+/// Kafka's TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53).
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: ErrorCode = ErrorCode(53);
+
+/// The attributes field of a batch (after baseOffset, batchLength,
+/// partitionLeaderEpoch, magic and crc) and its transactional bit.
+const ATTRIBUTES_AT: usize = 21;
+const TRANSACTIONAL_FLAG: i16 = 0x10;
+
+/// Whether any partition's first batch claims to be transactional. Only the header is
+/// looked at; the log validates the batch itself.
+fn has_transactional_batch(request: &ProduceRequest) -> bool {
+    request
+        .topic_data
+        .iter()
+        .flat_map(|topic| &topic.partition_data)
+        .filter_map(|partition| partition.records.as_ref())
+        .filter_map(|records| records.get(ATTRIBUTES_AT..ATTRIBUTES_AT + 2))
+        .any(|attributes| {
+            i16::from_be_bytes([attributes[0], attributes[1]]) & TRANSACTIONAL_FLAG != 0
+        })
+}
+
 /// Appends every partition's batch now, in the connection's request order, and answers:
 /// not at all for acks=0, at once for acks=1, after the fsync for acks=all.
 pub(crate) async fn handle(context: &RequestContext, request: ProduceRequest) -> Outcome {
@@ -30,10 +52,10 @@ pub(crate) async fn handle(context: &RequestContext, request: ProduceRequest) ->
         Some(ErrorCode::UNSUPPORTED_VERSION)
     } else if !matches!(acks, -1..=1) {
         Some(ErrorCode::INVALID_REQUIRED_ACKS)
-    } else if request.transactional_id.is_some() {
-        // Transactions come with the transaction coordinator; until then a transactional
-        // producer gets a clear refusal rather than a silent non-transactional write.
-        Some(ErrorCode::INVALID_TXN_STATE)
+    } else if request.transactional_id.is_none() && has_transactional_batch(&request) {
+        // Kafka's answer (KafkaApis.handleProduceRequest): transactional records need a
+        // transactional id to authorize the write against.
+        Some(TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     } else {
         None
     };

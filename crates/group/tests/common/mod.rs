@@ -536,6 +536,7 @@ fn api_name(request: &GroupRequest) -> &'static str {
         GroupRequest::Heartbeat(_) => "Heartbeat",
         GroupRequest::LeaveGroup(_) => "LeaveGroup",
         GroupRequest::OffsetCommit(_) => "OffsetCommit",
+        GroupRequest::TxnOffsetCommit(_) => "TxnOffsetCommit",
         GroupRequest::OffsetFetch(_) => "OffsetFetch",
         GroupRequest::ListGroups(_) => "ListGroups",
         GroupRequest::DescribeGroups(_) => "DescribeGroups",
