@@ -263,10 +263,6 @@ impl Partition {
     /// page cache only: the caller waits for [`Self::wait_durable`] on the returned
     /// offset before it reports the marker written, which also fsyncs the segment's
     /// aborted transaction index.
-    #[allow(
-        dead_code,
-        reason = "called by the WriteTxnMarkers handler, the coordinator half of issue 6"
-    )]
     pub async fn append_end_txn_marker(
         &self,
         producer_id: i64,
@@ -309,10 +305,6 @@ impl Partition {
     }
 
     /// The producers this partition knows (DescribeProducers).
-    #[allow(
-        dead_code,
-        reason = "called by the DescribeProducers handler, the coordinator half of issue 6"
-    )]
     pub fn producer_states(&self) -> Result<Vec<fjord_log::ProducerState>, ErrorCode> {
         self.with_log(|log| Ok(log.producer_states()))
     }

@@ -16,6 +16,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fjord_protocol::ResponseKind;
+use fjord_protocol::messages::AddPartitionsToTxnRequest;
+use fjord_protocol::messages::add_partitions_to_txn_request::{
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
+};
 use fjord_records::{BatchBuilder, ControlRecordType, DecompressionLimits, RecordBatches};
 use fjord_txn::{
     Output, RequestId, TRANSACTION_STATE_TOPIC, TransactionCoordinator, TransactionResult,
@@ -537,4 +541,77 @@ pub(crate) async fn submit(
             Err(_) => failed(ErrorCode::COORDINATOR_NOT_AVAILABLE),
         }
     }))
+}
+
+/// The AddPartitionsToTxn version the broker asks itself with: the newest, whose
+/// verify-only form answers per partition (KIP-890).
+const VERIFY_VERSION: i16 = 5;
+
+/// The verify-only AddPartitionsToTxn that a partition leader sends before it appends a
+/// transactional batch (KIP-890 part 1): whether each of `partitions` is in the ongoing
+/// transaction of `transactional_id` at this producer id and epoch. One round trip
+/// through the coordinator task, which writes nothing for it.
+///
+/// `Ok` holds the coordinator's code per partition (NONE, TRANSACTION_ABORTABLE for a
+/// partition outside the transaction, or the error of the whole transaction:
+/// INVALID_PRODUCER_ID_MAPPING, PRODUCER_FENCED, CONCURRENT_TRANSACTIONS...); `Err` says
+/// that the coordinator could not answer (COORDINATOR_NOT_AVAILABLE).
+pub(crate) async fn verify_partitions(
+    broker: &Arc<Broker>,
+    transactional_id: &str,
+    producer_id: i64,
+    producer_epoch: i16,
+    partitions: &BTreeMap<String, Vec<i32>>,
+) -> Result<HashMap<(String, i32), ErrorCode>, ErrorCode> {
+    let transactions = broker.transactions().await.map_err(|message| {
+        error!(%message, "transaction coordinator unavailable");
+        ErrorCode::COORDINATOR_NOT_AVAILABLE
+    })?;
+    let request = AddPartitionsToTxnRequest {
+        transactions: vec![AddPartitionsToTxnTransaction {
+            transactional_id: transactional_id.to_owned(),
+            producer_id,
+            producer_epoch,
+            verify_only: true,
+            topics: partitions
+                .iter()
+                .map(|(name, indexes)| AddPartitionsToTxnTopic {
+                    name: name.clone(),
+                    partitions: indexes.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let (reply, answer) = oneshot::channel();
+    let command = Command::Request {
+        request: TxnRequest::AddPartitionsToTxn(request),
+        version: VERIFY_VERSION,
+        reply,
+    };
+    transactions
+        .commands
+        .send(command)
+        .await
+        .map_err(|_| ErrorCode::COORDINATOR_NOT_AVAILABLE)?;
+    let Ok(ResponseKind::AddPartitionsToTxn(response)) = answer.await else {
+        return Err(ErrorCode::COORDINATOR_NOT_AVAILABLE);
+    };
+    if response.error_code != ErrorCode::NONE.code() {
+        return Err(ErrorCode(response.error_code));
+    }
+    let mut codes = HashMap::new();
+    for result in response.results_by_transaction {
+        for topic in result.topic_results {
+            for partition in topic.results_by_partition {
+                codes.insert(
+                    (topic.name.clone(), partition.partition_index),
+                    ErrorCode(partition.partition_error_code),
+                );
+            }
+        }
+    }
+    Ok(codes)
 }

@@ -57,6 +57,7 @@ fn api_versions_advertises_exactly_the_implemented_apis() {
         (ApiKey::TxnOffsetCommit.key(), 0, 4),
         (ApiKey::DescribeTransactions.key(), 0, 0),
         (ApiKey::ListTransactions.key(), 0, 1),
+        (ApiKey::DescribeProducers.key(), 0, 0),
         (ApiKey::DescribeConfigs.key(), 1, 4),
         (ApiKey::AlterConfigs.key(), 0, 2),
         (ApiKey::CreatePartitions.key(), 0, 3),

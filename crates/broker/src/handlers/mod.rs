@@ -25,6 +25,7 @@ pub(crate) mod delete_topics;
 pub(crate) mod describe_cluster;
 pub(crate) mod describe_configs;
 pub(crate) mod describe_groups;
+pub(crate) mod describe_producers;
 pub(crate) mod describe_topic_partitions;
 pub(crate) mod describe_transactions;
 pub(crate) mod end_txn;
@@ -86,6 +87,7 @@ pub(crate) const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::ConsumerGroupDescribe, 0, 0),
     (ApiKey::DescribeTransactions, 0, 0),
     (ApiKey::ListTransactions, 0, 1),
+    (ApiKey::DescribeProducers, 0, 0),
 ];
 
 /// Kafka's "not requested" value of the authorized-operations fields.
@@ -184,6 +186,7 @@ pub(crate) async fn dispatch(context: &RequestContext, request: RequestKind) -> 
         RequestKind::TxnOffsetCommit(r) => txn_offset_commit::handle(context, r).await,
         RequestKind::DescribeTransactions(r) => describe_transactions::handle(context, r).await,
         RequestKind::ListTransactions(r) => list_transactions::handle(context, r).await,
+        RequestKind::DescribeProducers(r) => route!(describe_producers, DescribeProducers, r),
         RequestKind::DescribeConfigs(r) => route!(describe_configs, DescribeConfigs, r),
         RequestKind::AlterConfigs(r) => route!(alter_configs, AlterConfigs, r),
         RequestKind::CreatePartitions(r) => route!(create_partitions, CreatePartitions, r),
