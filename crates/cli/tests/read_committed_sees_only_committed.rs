@@ -1,10 +1,13 @@
 //! read_committed against read_uncommitted, judged by librdkafka consumers.
 //!
-//! Transactional batches are produced with the raw protocol client (a producer id from
-//! InitProducerId without a transactional id, batches built with fjord-records). The
-//! COMMIT and ABORT markers are written the way WriteTxnMarkers will write them, with
+//! Transactional batches are produced with the raw protocol client (batches built with
+//! fjord-records). Each producer registers its transaction with the real coordinator
+//! first (InitProducerId with a transactional id, AddPartitionsToTxn), because Produce
+//! verifies transactional batches with it (ADR 0011); the long transaction timeout
+//! keeps the coordinator from aborting anything during the test. The COMMIT and ABORT
+//! markers are written the way the coordinator writes them, with
 //! `PartitionLog::append_end_txn_marker`, while the broker is stopped between two runs
-//! (`TestBroker::restart_with`): this branch has no WriteTxnMarkers handler, and Produce
+//! (`TestBroker::restart_with`), so that each marker lands at a chosen moment; Produce
 //! refuses control batches from clients, as Kafka does. The restart also proves that the
 //! open transactions and the aborted transaction index survive it.
 //!
@@ -23,11 +26,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use fjord_log::{AppendContext, LogConfig, PartitionLog};
+use fjord_protocol::messages::add_partitions_to_txn_request::AddPartitionsToTxnTopic;
 use fjord_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use fjord_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use fjord_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use fjord_protocol::messages::{
-    FetchRequest, InitProducerIdRequest, ListOffsetsRequest, ProduceRequest,
+    AddPartitionsToTxnRequest, FetchRequest, InitProducerIdRequest, ListOffsetsRequest,
+    ProduceRequest,
 };
 use fjord_records::{BatchBuilder, ControlRecordType, EndTransactionMarker};
 use fjord_testkit::clients::{consumer_config, create_topic};
@@ -69,6 +74,45 @@ fn init_producer_id(connection: &mut RawConnection) -> (i64, i16) {
         )
         .unwrap();
     assert_eq!(init.error_code, 0, "InitProducerId");
+    (init.producer_id, init.producer_epoch)
+}
+
+/// A transactional producer's id and epoch, its transaction already holding partition
+/// 0 of the topic, as the coordinator sees it: Produce verifies against that.
+fn begin_transaction(connection: &mut RawConnection, transactional_id: &str) -> (i64, i16) {
+    let init = connection
+        .request(
+            &InitProducerIdRequest {
+                transactional_id: Some(transactional_id.to_owned()),
+                // The longest the coordinator allows (15 minutes): no timeout aborts
+                // the transaction during the test.
+                transaction_timeout_ms: 900_000,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            },
+            4,
+        )
+        .unwrap();
+    assert_eq!(init.error_code, 0, "InitProducerId");
+    let added = connection
+        .request(
+            &AddPartitionsToTxnRequest {
+                v3_and_below_transactional_id: transactional_id.to_owned(),
+                v3_and_below_producer_id: init.producer_id,
+                v3_and_below_producer_epoch: init.producer_epoch,
+                v3_and_below_topics: vec![AddPartitionsToTxnTopic {
+                    name: TOPIC.to_owned(),
+                    partitions: vec![0],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            3,
+        )
+        .unwrap();
+    let code = added.results_by_topic_v3_and_below[0].results_by_partition[0].partition_error_code;
+    assert_eq!(code, 0, "AddPartitionsToTxn");
     (init.producer_id, init.producer_epoch)
 }
 
@@ -116,8 +160,8 @@ fn produce(
     (partition.error_code, partition.base_offset)
 }
 
-fn produce_ok(connection: &mut RawConnection, records: Bytes) -> i64 {
-    let (error_code, base_offset) = produce(connection, Some("raw-txn"), records);
+fn produce_ok(connection: &mut RawConnection, transactional_id: &str, records: Bytes) -> i64 {
+    let (error_code, base_offset) = produce(connection, Some(transactional_id), records);
     assert_eq!(error_code, 0, "produce");
     base_offset
 }
@@ -305,13 +349,14 @@ fn committed_aborted_and_open_transactions_as_each_isolation_level_sees_them() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, TOPIC, 1, &[]);
     let mut connection = RawConnection::connect(broker.addr()).unwrap();
-    let (committer, committer_epoch) = init_producer_id(&mut connection);
-    let (aborter, aborter_epoch) = init_producer_id(&mut connection);
+    let (committer, committer_epoch) = begin_transaction(&mut connection, "committer");
+    let (aborter, aborter_epoch) = begin_transaction(&mut connection, "aborter");
 
     // committer's transaction 0..=1, a plain record 2, aborter's transaction 3..=4.
     assert_eq!(
         produce_ok(
             &mut connection,
+            "committer",
             batch(
                 Some((committer, committer_epoch, 0)),
                 &["commit-0", "commit-1"]
@@ -319,10 +364,14 @@ fn committed_aborted_and_open_transactions_as_each_isolation_level_sees_them() {
         ),
         0
     );
-    assert_eq!(produce_ok(&mut connection, batch(None, &["plain-0"])), 2);
+    assert_eq!(
+        produce_ok(&mut connection, "plain", batch(None, &["plain-0"])),
+        2
+    );
     assert_eq!(
         produce_ok(
             &mut connection,
+            "aborter",
             batch(Some((aborter, aborter_epoch, 0)), &["abort-0", "abort-1"]),
         ),
         3
@@ -380,11 +429,15 @@ fn committed_aborted_and_open_transactions_as_each_isolation_level_sees_them() {
     assert_eq!(
         produce_ok(
             &mut connection,
+            "committer",
             batch(Some((committer, committer_epoch, 2)), &["later-0"]),
         ),
         7
     );
-    assert_eq!(produce_ok(&mut connection, batch(None, &["plain-1"])), 8);
+    assert_eq!(
+        produce_ok(&mut connection, "plain", batch(None, &["plain-1"])),
+        8
+    );
     assert_eq!(latest(&mut connection, 1), 7);
     assert_eq!(latest(&mut connection, 0), 9);
     assert_eq!(
@@ -434,12 +487,12 @@ fn a_broker_killed_with_open_transactions_recovers_them() {
     let addr: SocketAddr = bootstrap.parse().unwrap();
     create_topic(&bootstrap, TOPIC, 1, &[]);
     let mut connection = RawConnection::connect(addr).unwrap();
-    let (committer, committer_epoch) = init_producer_id(&mut connection);
-    let (aborter, aborter_epoch) = init_producer_id(&mut connection);
+    let (committer, committer_epoch) = begin_transaction(&mut connection, "committer");
+    let (aborter, aborter_epoch) = begin_transaction(&mut connection, "aborter");
     let committed = batch(Some((committer, committer_epoch, 0)), &["commit-0"]);
-    assert_eq!(produce_ok(&mut connection, committed), 0);
+    assert_eq!(produce_ok(&mut connection, "committer", committed), 0);
     let aborted = batch(Some((aborter, aborter_epoch, 0)), &["abort-0"]);
-    assert_eq!(produce_ok(&mut connection, aborted), 1);
+    assert_eq!(produce_ok(&mut connection, "aborter", aborted), 1);
     assert_eq!(latest(&mut connection, 1), 0);
     drop(connection);
 
