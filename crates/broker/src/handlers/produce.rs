@@ -312,3 +312,46 @@ pub(crate) async fn handle(context: &RequestContext, request: ProduceRequest) ->
         })
     }))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use fjord_records::BatchBuilder;
+
+    fn batch(transactional: bool) -> bytes::Bytes {
+        let mut builder = BatchBuilder::new(0)
+            .producer(4242, 7, 0)
+            .transactional(transactional);
+        builder.append(1, None, Some(b"v".as_slice()), &[]).unwrap();
+        builder.build().unwrap()
+    }
+
+    #[test]
+    fn the_header_names_the_producer_of_a_transactional_batch_only() {
+        assert_eq!(transactional_producer(&batch(true)), Some((4242, 7)));
+        assert_eq!(transactional_producer(&batch(false)), None);
+        assert_eq!(transactional_producer(&batch(true)[..40]), None);
+    }
+
+    #[test]
+    fn verification_errors_become_kafkas_produce_errors() {
+        assert_eq!(
+            produce_error(PRODUCER_FENCED),
+            ErrorCode::INVALID_PRODUCER_EPOCH
+        );
+        assert_eq!(
+            produce_error(TRANSACTION_ABORTABLE),
+            ErrorCode::INVALID_TXN_STATE
+        );
+        assert_eq!(produce_error(CONCURRENT_TRANSACTIONS), NOT_ENOUGH_REPLICAS);
+        assert_eq!(
+            produce_error(ErrorCode::COORDINATOR_NOT_AVAILABLE),
+            NOT_ENOUGH_REPLICAS
+        );
+        assert_eq!(
+            produce_error(INVALID_PRODUCER_ID_MAPPING),
+            INVALID_PRODUCER_ID_MAPPING
+        );
+    }
+}
