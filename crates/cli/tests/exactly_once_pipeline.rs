@@ -222,11 +222,20 @@ fn a_killed_transformer_is_replaced_and_every_input_is_output_exactly_once() {
     let bootstrap = broker.bootstrap();
     create_topic(&bootstrap, INPUT, PARTITIONS, &[]);
     create_topic(&bootstrap, OUTPUT, PARTITIONS, &[]);
+    let delivered = produce_numbered(&producer_config(&bootstrap), INPUT, &NUMBERED, 0..MESSAGES);
     let input_partition: HashMap<u64, i32> =
-        produce_numbered(&producer_config(&bootstrap), INPUT, &NUMBERED, 0..MESSAGES)
-            .into_iter()
-            .map(|d| (d.id, d.partition))
-            .collect();
+        delivered.iter().map(|d| (d.id, d.partition)).collect();
+    // The ids of each input partition in offset order, and its log end offset.
+    let mut input_order: BTreeMap<i32, Vec<(i64, u64)>> = BTreeMap::new();
+    for d in &delivered {
+        input_order
+            .entry(d.partition)
+            .or_default()
+            .push((d.offset, d.id));
+    }
+    for ids in input_order.values_mut() {
+        ids.sort_unstable();
+    }
     assert_eq!(input_partition.len(), MESSAGES as usize);
 
     // The first transformer: killed once it has written a batch it has not committed,
@@ -278,6 +287,49 @@ fn a_killed_transformer_is_replaced_and_every_input_is_output_exactly_once() {
         for value in read_values(&bootstrap, Isolation::ReadUncommitted, OUTPUT, partition) {
             *written_ids.entry(id_of_transformed(&value)).or_default() += 1;
         }
+    }
+    // Each output partition holds its input partition's records in their order: the
+    // transformer read and wrote them in order, and the redone batch replaced the
+    // aborted one.
+    for partition in 0..PARTITIONS {
+        let committed: Vec<u64> =
+            read_values(&bootstrap, Isolation::ReadCommitted, OUTPUT, partition)
+                .iter()
+                .map(|value| id_of_transformed(value))
+                .collect();
+        let input: Vec<u64> = input_order
+            .get(&partition)
+            .map(|ids| ids.iter().map(|(_, id)| *id).collect())
+            .unwrap_or_default();
+        assert!(
+            committed == input,
+            "output-{partition} (read_committed) is not input-{partition} in order: {} \
+             records for {}",
+            committed.len(),
+            input.len()
+        );
+    }
+    // The group's offsets, committed in the transactions, are at the end of the input.
+    let outsider: BaseConsumer = Isolation::ReadCommitted
+        .consumer_config(&bootstrap)
+        .set("group.id", GROUP)
+        .create()
+        .unwrap();
+    let mut query = rdkafka::TopicPartitionList::new();
+    for partition in 0..PARTITIONS {
+        query.add_partition(INPUT, partition);
+    }
+    let offsets = outsider.committed_offsets(query, REQUEST_TIMEOUT).unwrap();
+    for partition in 0..PARTITIONS {
+        let end = input_order
+            .get(&partition)
+            .and_then(|ids| ids.last())
+            .map_or(0, |(offset, _)| offset + 1);
+        assert_eq!(
+            offsets.find_partition(INPUT, partition).map(|p| p.offset()),
+            Some(rdkafka::Offset::Offset(end)),
+            "the group's committed offset of input-{partition}"
+        );
     }
     let twice: Vec<(u64, usize)> = committed_ids
         .iter()
