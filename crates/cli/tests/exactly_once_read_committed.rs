@@ -9,7 +9,9 @@
 //! after it, until the commit wakes the consumer's long poll; a transaction whose
 //! producer disappears is aborted at its timeout and the LSO moves on; and a broker
 //! killed with SIGKILL, with a transaction just committed or still open, comes back
-//! with every transaction whole or absent for read_committed.
+//! with every transaction whole or absent for read_committed: the open one is aborted at
+//! its timeout if its producer is gone, and commits whole if its producer lived through
+//! the kill and commits.
 
 #![allow(clippy::unwrap_used)]
 
@@ -436,6 +438,43 @@ fn after_sigkill_every_transaction_is_whole_or_absent_for_read_committed() {
             read_values(&bootstrap, Isolation::ReadUncommitted, topic, partition),
             written,
             "{topic}-{partition}: read_uncommitted sees the aborted records"
+        );
+    }
+}
+
+#[test]
+fn a_transaction_open_across_a_broker_sigkill_commits_whole_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = BrokerProcess::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_fjord")),
+        dir.path(),
+        None,
+    );
+    create_topics(&broker.bootstrap());
+    let producer = transactional_producer(&broker.bootstrap(), "survives", 60_000);
+    producer.begin_transaction().unwrap();
+    let sent = send_three_each(&producer, "open");
+    // Acknowledged with acks=all: in the logs before the kill.
+    producer.flush(REQUEST_TIMEOUT).unwrap();
+    // SIGKILL, then the same binary on the same port and data directory.
+    broker.restart();
+    let bootstrap = broker.bootstrap();
+    // The coordinator recovered the transaction as Ongoing: nothing of it is visible.
+    for (topic, partition) in PARTITIONS {
+        assert_eq!(
+            end_offset(&bootstrap, Isolation::ReadCommitted, topic, partition).unwrap(),
+            0,
+            "{topic}-{partition}: the LSO after the restart"
+        );
+    }
+    // The producer, which lived through the kill, commits it.
+    producer.commit_transaction(REQUEST_TIMEOUT).unwrap();
+    await_stable(&bootstrap);
+    for (topic, partition) in PARTITIONS {
+        assert_eq!(
+            read_values(&bootstrap, Isolation::ReadCommitted, topic, partition),
+            sent[&(topic, partition)],
+            "{topic}-{partition}"
         );
     }
 }
