@@ -21,6 +21,7 @@ pub mod disk;
 pub mod groups;
 pub mod messages;
 pub mod raw;
+pub mod transactions;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
