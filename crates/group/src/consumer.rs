@@ -750,17 +750,28 @@ impl GroupCoordinator {
         reconcile(consumer, &member_id, owned.as_ref());
         // The group must fit one record of `__consumer_offsets`; a change that would
         // not is undone and refused, as Kafka refuses a rebalance whose record is too
-        // large for the log.
-        let record_bytes = serde_json::to_vec(&*consumer).map_or(usize::MAX, |v| v.len());
-        if record_bytes > record_bytes_max {
-            *consumer = before;
-            return Err((
-                ErrorCode::UNKNOWN_SERVER_ERROR,
-                format!(
-                    "The group's state would take {record_bytes} bytes, over the {record_bytes_max}-byte record limit."
-                ),
-            ));
-        }
+        // large for the log. A heartbeat that changed nothing serializes nothing.
+        let snapshot = if *consumer == before {
+            None
+        } else {
+            match serde_json::to_vec(&*consumer) {
+                Ok(value) if value.len() <= record_bytes_max => Some(value),
+                Ok(value) => {
+                    *consumer = before;
+                    return Err((
+                        ErrorCode::UNKNOWN_SERVER_ERROR,
+                        format!(
+                            "The group's state would take {} bytes, over the {record_bytes_max}-byte record limit.",
+                            value.len()
+                        ),
+                    ));
+                }
+                Err(error) => {
+                    *consumer = before;
+                    return Err((ErrorCode::UNKNOWN_SERVER_ERROR, error.to_string()));
+                }
+            }
+        };
         let Some(member) = consumer.members.get(&member_id) else {
             return Err((
                 ErrorCode::UNKNOWN_SERVER_ERROR,
@@ -831,7 +842,9 @@ impl GroupCoordinator {
         } else {
             self.timers.clear(&revocation);
         }
-        self.write_consumer_snapshot(&group_id, Some(&before), out);
+        if let Some(value) = snapshot {
+            push_snapshot(&group_id, value, out);
+        }
         Ok(response)
     }
 
@@ -1018,14 +1031,9 @@ impl GroupCoordinator {
         if before == Some(consumer) {
             return;
         }
-        let (Ok(key), Ok(value)) = (snapshot_key(group_id), serde_json::to_vec(consumer)) else {
-            return;
-        };
-        out.records.push(GroupRecord {
-            group_id: group_id.to_owned(),
-            key,
-            value: Some(bytes::Bytes::from(value)),
-        });
+        if let Ok(value) = serde_json::to_vec(consumer) {
+            push_snapshot(group_id, value, out);
+        }
     }
 
     /// Handles ConsumerGroupDescribe.
@@ -1140,6 +1148,17 @@ impl GroupCoordinator {
             return Some(ErrorCode::UNSUPPORTED_VERSION);
         }
         (member.member_epoch != member_epoch).then_some(ErrorCode::STALE_MEMBER_EPOCH)
+    }
+}
+
+/// Queues a group's serialized snapshot as a record.
+fn push_snapshot(group_id: &str, value: Vec<u8>, out: &mut Output) {
+    if let Ok(key) = snapshot_key(group_id) {
+        out.records.push(GroupRecord {
+            group_id: group_id.to_owned(),
+            key,
+            value: Some(bytes::Bytes::from(value)),
+        });
     }
 }
 
