@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use bytes::Bytes;
 use fjord_group::assignor::TopicInfo;
@@ -18,17 +18,15 @@ use fjord_group::{
     TransactionalGroupRecord,
 };
 use fjord_protocol::ResponseKind;
-use fjord_records::{
-    BatchBuilder, ControlRecordType, DecompressionLimits, EndTransactionMarker, RecordBatches,
-};
+use fjord_records::{BatchBuilder, ControlRecordType, DecompressionLimits, EndTransactionMarker};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::Broker;
 use crate::error_code::ErrorCode;
 use crate::handlers::{Outcome, RequestContext};
+use crate::internal_topics::{self, now_ms};
 use crate::partition::Partition;
-use crate::topics::NewTopic;
 
 /// Kafka's internal topic of committed offsets and group metadata.
 pub(crate) const CONSUMER_OFFSETS: &str = "__consumer_offsets";
@@ -38,9 +36,6 @@ const OFFSETS_TOPIC_PARTITIONS: i32 = 50;
 
 /// Requests waiting for the coordinator task; more wait in their connections.
 const COMMANDS_QUEUED_MAX: usize = 1024;
-
-/// Bytes read per step while replaying `__consumer_offsets`.
-const REPLAY_READ_BYTES: usize = 1 << 20;
 
 // Requests are by far the common case; boxing them would cost an allocation each.
 #[allow(clippy::large_enum_variant)]
@@ -112,13 +107,6 @@ pub(crate) struct Groups {
     commands: mpsc::Sender<Command>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Kafka's choice of partition for a group: `abs(groupId.hashCode()) % partitions`, with
 /// Java's String hash, so a group lives where Kafka tools expect it.
 pub(crate) fn partition_for(group_id: &str, partitions: i32) -> i32 {
@@ -132,28 +120,9 @@ impl Groups {
     /// Creates `__consumer_offsets` if needed, replays it into a fresh coordinator and
     /// starts the coordinator task.
     pub async fn start(broker: &Arc<Broker>) -> Result<Groups, String> {
-        let topic = match broker.topic(CONSUMER_OFFSETS) {
-            Some(topic) => topic,
-            None => {
-                let mut configs = BTreeMap::new();
-                // Compaction is stored, not yet acted on (docs/adr/0003).
-                configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
-                configs.insert("segment.bytes".to_owned(), "104857600".to_owned());
-                let new_topic = NewTopic {
-                    name: CONSUMER_OFFSETS.to_owned(),
-                    partitions: OFFSETS_TOPIC_PARTITIONS,
-                    configs,
-                };
-                match broker.create_topic(new_topic, false).await {
-                    Ok(topic) => topic,
-                    // Created by a concurrent first request.
-                    Err(error) if error.code == ErrorCode::TOPIC_ALREADY_EXISTS => {
-                        broker.topic(CONSUMER_OFFSETS).ok_or(error.message)?
-                    }
-                    Err(error) => return Err(error.message),
-                }
-            }
-        };
+        let topic =
+            internal_topics::open_or_create(broker, CONSUMER_OFFSETS, OFFSETS_TOPIC_PARTITIONS)
+                .await?;
         let config = &broker.config;
         let clamp = |value: u64| i32::try_from(value).unwrap_or(i32::MAX);
         let mut coordinator = GroupCoordinator::new(GroupConfig {
@@ -204,72 +173,55 @@ fn replay(
     sequences: &mut Sequences,
     partition: &Partition,
 ) -> Result<u64, String> {
-    let mut offset = partition.log_start_offset();
-    let end = partition.high_watermark();
     let mut replayed = 0;
-    while offset < end {
-        let read = partition
-            .read(offset, REPLAY_READ_BYTES, true)
-            .map_err(|code| {
-                format!(
-                    "{CONSUMER_OFFSETS}-{}: read failed ({code:?})",
-                    partition.index
-                )
-            })?;
-        if read.records.is_empty() {
-            break;
+    internal_topics::for_each_batch(CONSUMER_OFFSETS, partition, |batch| {
+        let attributes = batch.attributes();
+        let producer_id = batch.producer_id();
+        let producer_epoch = batch.producer_epoch();
+        if producer_id >= 0 {
+            let next = (!attributes.is_control()).then(|| {
+                batch
+                    .base_sequence()
+                    .wrapping_add(batch.last_offset_delta())
+                    .wrapping_add(1)
+            });
+            sequences.saw(partition.index, producer_id, producer_epoch, next);
         }
-        for batch in RecordBatches::new(read.records) {
-            let batch =
-                batch.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
-            offset = batch.last_offset() + 1;
-            let attributes = batch.attributes();
-            let producer_id = batch.producer_id();
-            let producer_epoch = batch.producer_epoch();
-            if producer_id >= 0 {
-                let next = (!attributes.is_control()).then(|| {
-                    batch
-                        .base_sequence()
-                        .wrapping_add(batch.last_offset_delta())
-                        .wrapping_add(1)
-                });
-                sequences.saw(partition.index, producer_id, producer_epoch, next);
+        for record in batch.records(DecompressionLimits::default()) {
+            let record =
+                record.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
+            if record.offset(batch) < partition.log_start_offset() {
+                continue;
             }
-            for record in batch.records(DecompressionLimits::default()) {
-                let record =
-                    record.map_err(|e| format!("{CONSUMER_OFFSETS}-{}: {e}", partition.index))?;
-                if record.offset(&batch) < partition.log_start_offset() {
-                    continue;
-                }
-                let outcome = if attributes.is_control() {
-                    // A transaction's COMMIT or ABORT marker resolves its offsets.
-                    match EndTransactionMarker::from_record(&record) {
-                        Ok(marker) => coordinator.replay_transaction_marker(
-                            producer_id,
-                            producer_epoch,
-                            marker.control_type == ControlRecordType::Commit,
-                        ),
-                        Err(error) => {
-                            warn!(partition = partition.index, %error, "skipped an unreadable transaction marker");
-                            Ok(())
-                        }
+            let outcome = if attributes.is_control() {
+                // A transaction's COMMIT or ABORT marker resolves its offsets.
+                match EndTransactionMarker::from_record(&record) {
+                    Ok(marker) => coordinator.replay_transaction_marker(
+                        producer_id,
+                        producer_epoch,
+                        marker.control_type == ControlRecordType::Commit,
+                    ),
+                    Err(error) => {
+                        warn!(partition = partition.index, %error, "skipped an unreadable transaction marker");
+                        Ok(())
                     }
-                } else if attributes.is_transactional() {
-                    let Some(key) = record.key else { continue };
-                    coordinator.replay_transactional(producer_id, &key, record.value.as_deref())
-                } else {
-                    let Some(key) = record.key else { continue };
-                    coordinator.replay(&key, record.value.as_deref())
-                };
-                if let Err(error) = outcome {
-                    // A record this version cannot read is skipped, not fatal: the rest
-                    // of the groups stay usable.
-                    warn!(partition = partition.index, %error, "skipped an unreadable group record");
                 }
-                replayed += 1;
+            } else if attributes.is_transactional() {
+                let Some(key) = record.key else { continue };
+                coordinator.replay_transactional(producer_id, &key, record.value.as_deref())
+            } else {
+                let Some(key) = record.key else { continue };
+                coordinator.replay(&key, record.value.as_deref())
+            };
+            if let Err(error) = outcome {
+                // A record this version cannot read is skipped, not fatal: the rest
+                // of the groups stay usable.
+                warn!(partition = partition.index, %error, "skipped an unreadable group record");
             }
+            replayed += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(replayed)
 }
 
@@ -453,38 +405,19 @@ async fn append_transactional(
     base_sequence: i32,
     records: &[GroupRecord],
 ) -> Result<i64, String> {
-    let mut builder = BatchBuilder::new(0)
+    let builder = BatchBuilder::new(0)
         .producer(producer_id, producer_epoch, base_sequence)
         .transactional(true);
-    let timestamp = now_ms();
-    for record in records {
-        builder
-            .append(timestamp, Some(&record.key), record.value.as_deref(), &[])
-            .map_err(|e| e.to_string())?;
-    }
-    let batch: Bytes = builder.build().map_err(|e| e.to_string())?;
-    partition
-        .append(batch)
-        .await
-        .map(|appended| appended.last_offset)
-        .map_err(|refused| refused.message)
+    internal_topics::append(partition, builder, key_values(records)).await
 }
 
 /// Writes records as one batch; returns the batch's last offset.
 async fn append(partition: &Partition, records: &[GroupRecord]) -> Result<i64, String> {
-    let mut builder = BatchBuilder::new(0);
-    let timestamp = now_ms();
-    for record in records {
-        builder
-            .append(timestamp, Some(&record.key), record.value.as_deref(), &[])
-            .map_err(|e| e.to_string())?;
-    }
-    let batch: Bytes = builder.build().map_err(|e| e.to_string())?;
-    partition
-        .append(batch)
-        .await
-        .map(|appended| appended.last_offset)
-        .map_err(|refused| refused.message)
+    internal_topics::append(partition, BatchBuilder::new(0), key_values(records)).await
+}
+
+fn key_values(records: &[GroupRecord]) -> impl Iterator<Item = (&Bytes, Option<&Bytes>)> {
+    records.iter().map(|r| (&r.key, r.value.as_ref()))
 }
 
 impl Broker {

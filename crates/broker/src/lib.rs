@@ -9,6 +9,7 @@ mod error_code;
 mod fetch_session;
 mod groups;
 mod handlers;
+mod internal_topics;
 mod network;
 mod partition;
 mod producer_ids;

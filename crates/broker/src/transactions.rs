@@ -12,15 +12,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::sync::{Arc, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use bytes::Bytes;
 use fjord_protocol::ResponseKind;
 use fjord_protocol::messages::AddPartitionsToTxnRequest;
 use fjord_protocol::messages::add_partitions_to_txn_request::{
     AddPartitionsToTxnTopic, AddPartitionsToTxnTransaction,
 };
-use fjord_records::{BatchBuilder, ControlRecordType, DecompressionLimits, RecordBatches};
+use fjord_records::{BatchBuilder, ControlRecordType, DecompressionLimits};
 use fjord_txn::{
     Output, RequestId, TRANSACTION_STATE_TOPIC, TransactionCoordinator, TransactionResult,
     TxnConfig, TxnMarkers, TxnRecord, TxnRequest,
@@ -31,17 +30,14 @@ use tracing::{error, info, warn};
 use crate::Broker;
 use crate::error_code::ErrorCode;
 use crate::handlers::{Outcome, RequestContext};
+use crate::internal_topics::{self, now_ms};
 use crate::partition::Partition;
-use crate::topics::NewTopic;
 
 /// Partitions of `__transaction_state` (Kafka: transaction.state.log.num.partitions).
 const TRANSACTION_STATE_PARTITIONS: i32 = 50;
 
 /// Commands waiting for the coordinator task; more requests wait in their connections.
 const COMMANDS_QUEUED_MAX: usize = 1024;
-
-/// Bytes read per step while replaying `__transaction_state`.
-const REPLAY_READ_BYTES: usize = 1 << 20;
 
 /// Producer ids reserved per block (Kafka's controller hands out blocks of 1000 too).
 const PRODUCER_ID_BLOCK_COUNT: i64 = 1000;
@@ -79,13 +75,6 @@ pub(crate) struct Transactions {
     commands: mpsc::Sender<Command>,
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// The coordinator's settings from the broker's.
 fn txn_config(broker: &Broker) -> Result<TxnConfig, String> {
     let config = TxnConfig {
@@ -104,28 +93,12 @@ impl Transactions {
     /// grants it its first producer ids and starts the coordinator task, whose first act
     /// is to execute the output of `finish_replay` (markers of prepared transactions).
     pub async fn start(broker: &Arc<Broker>) -> Result<Transactions, String> {
-        let topic = match broker.topic(TRANSACTION_STATE_TOPIC) {
-            Some(topic) => topic,
-            None => {
-                let mut configs = BTreeMap::new();
-                // Compaction is stored, not yet acted on (docs/adr/0003).
-                configs.insert("cleanup.policy".to_owned(), "compact".to_owned());
-                configs.insert("segment.bytes".to_owned(), "104857600".to_owned());
-                let new_topic = NewTopic {
-                    name: TRANSACTION_STATE_TOPIC.to_owned(),
-                    partitions: TRANSACTION_STATE_PARTITIONS,
-                    configs,
-                };
-                match broker.create_topic(new_topic, false).await {
-                    Ok(topic) => topic,
-                    // Created by a concurrent first request.
-                    Err(error) if error.code == ErrorCode::TOPIC_ALREADY_EXISTS => {
-                        broker.topic(TRANSACTION_STATE_TOPIC).ok_or(error.message)?
-                    }
-                    Err(error) => return Err(error.message),
-                }
-            }
-        };
+        let topic = internal_topics::open_or_create(
+            broker,
+            TRANSACTION_STATE_TOPIC,
+            TRANSACTION_STATE_PARTITIONS,
+        )
+        .await?;
         let mut coordinator = TransactionCoordinator::new(txn_config(broker)?);
         let partitions = topic.partitions.clone();
         let started = std::time::Instant::now();
@@ -178,39 +151,33 @@ impl Transactions {
 /// that does not start (every transactional request then gets COORDINATOR_NOT_AVAILABLE
 /// and the log says which record).
 fn replay(coordinator: &mut TransactionCoordinator, partition: &Partition) -> Result<u64, String> {
-    let name = |offset: i64| {
-        format!(
-            "{TRANSACTION_STATE_TOPIC}-{} offset {offset}",
-            partition.index
-        )
-    };
-    let mut offset = partition.log_start_offset();
-    let end = partition.high_watermark();
     let mut replayed = 0;
-    while offset < end {
-        let read = partition
-            .read(offset, REPLAY_READ_BYTES, true)
-            .map_err(|code| format!("{}: read failed ({code:?})", name(offset)))?;
-        if read.records.is_empty() {
-            break;
-        }
-        for batch in RecordBatches::new(read.records) {
-            let batch = batch.map_err(|e| format!("{}: {e}", name(offset)))?;
-            offset = batch.last_offset() + 1;
-            for record in batch.records(DecompressionLimits::default()) {
-                let record = record.map_err(|e| format!("{}: {e}", name(offset)))?;
-                let at = record.offset(&batch);
-                if at < partition.log_start_offset() {
-                    continue;
-                }
-                let Some(key) = record.key else { continue };
-                coordinator
-                    .replay(&key, record.value.as_deref())
-                    .map_err(|e| format!("{}: {e}", name(at)))?;
-                replayed += 1;
+    internal_topics::for_each_batch(TRANSACTION_STATE_TOPIC, partition, |batch| {
+        for record in batch.records(DecompressionLimits::default()) {
+            let at_batch = batch.base_offset();
+            let record = record.map_err(|e| {
+                format!(
+                    "{TRANSACTION_STATE_TOPIC}-{} batch at {at_batch}: {e}",
+                    partition.index
+                )
+            })?;
+            let at = record.offset(batch);
+            if at < partition.log_start_offset() {
+                continue;
             }
+            let Some(key) = record.key else { continue };
+            coordinator
+                .replay(&key, record.value.as_deref())
+                .map_err(|e| {
+                    format!(
+                        "{TRANSACTION_STATE_TOPIC}-{} offset {at}: {e}",
+                        partition.index
+                    )
+                })?;
+            replayed += 1;
         }
-    }
+        Ok(())
+    })?;
     Ok(replayed)
 }
 
@@ -389,19 +356,8 @@ impl Task {
 
 /// Writes records as one batch; returns the batch's last offset.
 async fn append(partition: &Partition, records: &[TxnRecord]) -> Result<i64, String> {
-    let mut builder = BatchBuilder::new(0);
-    let timestamp = now_ms();
-    for record in records {
-        builder
-            .append(timestamp, Some(&record.key), record.value.as_deref(), &[])
-            .map_err(|e| e.to_string())?;
-    }
-    let batch: Bytes = builder.build().map_err(|e| e.to_string())?;
-    partition
-        .append(batch)
-        .await
-        .map(|appended| appended.last_offset)
-        .map_err(|refused| refused.message)
+    let key_values = records.iter().map(|r| (&r.key, r.value.as_ref()));
+    internal_topics::append(partition, BatchBuilder::new(0), key_values).await
 }
 
 /// Writes the markers of one request in all its partitions at once, each retried with
