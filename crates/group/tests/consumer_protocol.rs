@@ -92,13 +92,17 @@ fn join_request(member_id: &str, topics: &[&str]) -> ConsumerGroupHeartbeatReque
 }
 
 fn join(h: &mut Harness, member_id: &str, topics: &[&str]) -> Member {
-    let response = heartbeat(h, join_request(member_id, topics));
-    assert_eq!(response.error_code, code::NONE, "{response:?}");
+    join_with(h, join_request(member_id, topics))
+}
+
+/// Joins with a prepared first heartbeat; the member takes what the answer gives.
+fn join_with(h: &mut Harness, request: ConsumerGroupHeartbeatRequest) -> Member {
     let mut member = Member {
-        id: member_id.to_owned(),
+        id: request.member_id.clone(),
         epoch: 0,
         owned: Owned::new(),
     };
+    let response = heartbeat(h, request);
     take(&mut member, &response);
     member
 }
@@ -401,13 +405,7 @@ fn a_regex_subscription_follows_the_topics_that_appear() {
     let mut request = join_request("a", &[]);
     request.subscribed_topic_names = None;
     request.subscribed_topic_regex = Some("ref.*".to_owned());
-    let response = heartbeat(&mut h, request);
-    let mut a = Member {
-        id: "a".to_owned(),
-        epoch: 0,
-        owned: Owned::new(),
-    };
-    take(&mut a, &response);
+    let mut a = join_with(&mut h, request);
     assert!(a.owned.is_empty(), "orders does not match");
     let out = h.coordinator.set_topics(
         h.now_ms,
@@ -441,22 +439,10 @@ fn range_gives_members_the_same_numbers_of_co_partitioned_topics() {
     h.apply(out);
     let mut request = join_request("a", &["orders", "refunds"]);
     request.server_assignor = Some("range".to_owned());
-    let response = heartbeat(&mut h, request);
-    let mut a = Member {
-        id: "a".to_owned(),
-        epoch: 0,
-        owned: Owned::new(),
-    };
-    take(&mut a, &response);
+    let mut a = join_with(&mut h, request);
     let mut request = join_request("b", &["orders", "refunds"]);
     request.server_assignor = Some("range".to_owned());
-    let response = heartbeat(&mut h, request);
-    let mut b = Member {
-        id: "b".to_owned(),
-        epoch: 0,
-        owned: Owned::new(),
-    };
-    take(&mut b, &response);
+    let mut b = join_with(&mut h, request);
     settle(&mut h, &mut [&mut a, &mut b]);
     for member in [&a, &b] {
         assert_eq!(
@@ -472,22 +458,10 @@ fn a_static_member_keeps_its_partitions_while_away_and_gets_them_back() {
     let mut h = harness();
     let mut request = join_request("a1", &["orders"]);
     request.instance_id = Some("host-a".to_owned());
-    let response = heartbeat(&mut h, request);
-    let mut a = Member {
-        id: "a1".to_owned(),
-        epoch: 0,
-        owned: Owned::new(),
-    };
-    take(&mut a, &response);
+    let mut a = join_with(&mut h, request);
     let mut request = join_request("b", &["orders"]);
     request.instance_id = Some("host-b".to_owned());
-    let response = heartbeat(&mut h, request);
-    let mut b = Member {
-        id: "b".to_owned(),
-        epoch: 0,
-        owned: Owned::new(),
-    };
-    take(&mut b, &response);
+    let mut b = join_with(&mut h, request);
     settle(&mut h, &mut [&mut a, &mut b]);
     let a_partitions = a.partitions();
     let b_partitions = b.partitions();
